@@ -1,1 +1,1 @@
-"""sipwarden.sip."""
+"""Sans-I/O SIP: bytes in, frozen dataclasses out, and back. No sockets, no clock."""
