@@ -1,0 +1,1 @@
+"""sipwarden benchmarks: `python -m bench NAME` runs bench/bench_NAME.py (see docs/benchmarks.md)."""

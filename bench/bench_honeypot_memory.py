@@ -1,0 +1,268 @@
+"""Memory of the honeypot under OPTIONS from 100,000 distinct source addresses.
+
+    python -m bench honeypot_memory [--sources 100000] [--checkpoints 10000,50000,100000]
+                                    [--rate 5000] [--target honeypot|kamailio] [--out FILE]
+
+Each source is its own loopback address (Linux routes all of 127.0.0.0/8 to `lo`, so a UDP socket may
+bind to 127.X.Y.Z without configuration). Sources send one OPTIONS each, in batches of BATCH sockets
+that wait briefly for their answers and are then closed, so the sender holds at most BATCH sockets.
+The server's resident memory (VmRSS, summed over its processes) is sampled all along; at each
+checkpoint the sender pauses so the server catches up, and the RSS then is recorded.
+
+The honeypot runs with its default settings: per-source state (rate limiting, flood aggregation) is
+exactly what this benchmark exercises, so nothing is lifted. Memory is bounded when RSS stops
+growing with the number of sources (the per-source tables have a ceiling).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import selectors
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from bench.common import (
+    LOOPBACK,
+    HoneypotServer,
+    KamailioServer,
+    Server,
+    free_udp_port,
+    markdown_table,
+    options_request,
+    rss_kib,
+    store_totals,
+    udp_drops,
+    write_results,
+)
+
+log = logging.getLogger(__name__)
+
+#: First source address. 127.16.0.0/12 stays clear of 127.0.0.1 (servers, SIPp) and 127.0.0.2 (the
+#: readiness probe); 100,000 sources end near 127.17.138.0.
+FIRST_SOURCE: Final = ipaddress.IPv4Address("127.16.0.0")
+#: Most distinct sources one run may use: the rest of 127.16.0.0/12 (one million addresses).
+MAX_SOURCES: Final = 1_000_000
+#: Sockets open at once. Well under the usual 1024 open-file limit, and enough to keep sending while
+#: answers arrive.
+BATCH: Final = 256
+#: How long a batch waits for its answers before its sockets close. A late answer then meets a closed
+#: port (ICMP port unreachable), as it would for a real scanner that moved on.
+ANSWER_WAIT_S: Final = 0.05
+#: Pause at each checkpoint so the server drains its queue before its RSS is read.
+SETTLE_S: Final = 2.0
+#: RSS sampling period for the peak.
+SAMPLE_PERIOD_S: Final = 0.05
+#: Bounded growth: from the middle checkpoint to the last, RSS may grow at most this share of what it
+#: grew from the first checkpoint to the middle one, scaled per source.
+BOUNDED_SLOPE_RATIO: Final = 0.5
+DEFAULT_CHECKPOINTS: Final = (10_000, 50_000, 100_000)
+
+
+def source_addresses(count: int) -> Iterator[str]:
+    """`count` distinct loopback addresses from FIRST_SOURCE on, skipping .0 and .255 host bytes."""
+    if count > MAX_SOURCES:
+        raise ValueError(f"at most {MAX_SOURCES} sources")
+    produced = 0
+    candidate = int(FIRST_SOURCE)
+    while produced < count:
+        candidate += 1
+        if candidate & 0xFF in (0, 0xFF):
+            continue
+        produced += 1
+        yield str(ipaddress.IPv4Address(candidate))
+
+
+@dataclass
+class RssSampler:
+    """Samples the RSS of a server's processes in a thread; keeps the peak."""
+
+    server: Server
+    peak_kib: int = 0
+    samples: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def current(self) -> int:
+        """RSS now (KiB), also folded into the peak."""
+        value = rss_kib(self.server.pids())
+        self.peak_kib = max(self.peak_kib, value)
+        self.samples += 1
+        return value
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_PERIOD_S):
+            self.current()
+
+    def __enter__(self) -> RssSampler:
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def send_batch(addresses: Sequence[str], port: int, first_id: int) -> tuple[int, int]:
+    """One OPTIONS from each of `addresses`; return (sent, answered within ANSWER_WAIT_S)."""
+    socks: list[socket.socket] = []
+    sent = answered = 0
+    with selectors.DefaultSelector() as selector:
+        try:
+            for offset, address in enumerate(addresses):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(sock)
+                sock.setblocking(False)
+                sock.bind((address, 0))
+                request = options_request(sock.getsockname(), (LOOPBACK, port), f"mem-{first_id + offset}")
+                sock.sendto(request, (LOOPBACK, port))
+                sent += 1
+                selector.register(sock, selectors.EVENT_READ)
+            deadline = time.monotonic() + ANSWER_WAIT_S
+            pending = len(socks)
+            # Bounded: at most one answer per socket, and never past the deadline.
+            while pending and (remaining := deadline - time.monotonic()) > 0:
+                for key, _ in selector.select(remaining):
+                    sock = key.fileobj  # type: ignore[assignment]
+                    selector.unregister(sock)
+                    pending -= 1
+                    try:
+                        if sock.recv(65535).startswith(b"SIP/2.0 "):
+                            answered += 1
+                    except OSError:
+                        continue
+        finally:
+            for sock in socks:
+                sock.close()
+    return sent, answered
+
+
+def make_server(target: str, workdir: Path, port: int) -> Server:
+    """The honeypot with default settings (its per-source limits are what is measured), or Kamailio."""
+    if target == "honeypot":
+        return HoneypotServer(workdir, port, settings={})
+    if target == "kamailio":
+        return KamailioServer(workdir, port)
+    raise ValueError(f"unknown target {target!r}")
+
+
+def run(target: str, sources: int, checkpoints: Sequence[int], rate: float, workdir: Path) -> dict[str, Any]:
+    """Send from `sources` addresses at `rate` new sources/s, recording RSS at each checkpoint."""
+    port = free_udp_port()
+    server = make_server(target, workdir / f"{target}-memory", port)
+    server.start()
+    points: list[dict[str, Any]] = []
+    sent = answered = 0
+    try:
+        sampler = RssSampler(server)
+        baseline = sampler.current()
+        started = time.monotonic()
+        pace_start, pace_sent = started, 0  # the pacing clock restarts after each checkpoint pause
+        marks = sorted({c for c in checkpoints if 0 < c <= sources} | {sources})
+        addresses = source_addresses(sources)
+        with sampler:
+            for mark in marks:
+                while sent < mark:
+                    batch = [a for _, a in zip(range(min(BATCH, mark - sent)), addresses, strict=False)]
+                    batch_sent, batch_answered = send_batch(batch, port, sent)
+                    sent += batch_sent
+                    answered += batch_answered
+                    # Pace to `rate`: sleep off any lead over the schedule.
+                    lead = (sent - pace_sent) / rate - (time.monotonic() - pace_start)
+                    if lead > 0:
+                        time.sleep(lead)
+                time.sleep(SETTLE_S)
+                pace_start, pace_sent = time.monotonic(), sent
+                points.append({"sources": sent, "answered": answered, "rss_kib": sampler.current()})
+                log.info("%s: %d sources, %d answered, RSS %d KiB", target, sent, answered, points[-1]["rss_kib"])
+        elapsed = time.monotonic() - started
+        drops = udp_drops(port) or 0
+    finally:
+        server.stop()
+    result: dict[str, Any] = {
+        "target": target,
+        "sources": sources,
+        "rate_sources_per_s": rate,
+        "elapsed_s": round(elapsed, 2),
+        "sent": sent,
+        "answered": answered,
+        "server_socket_drops": drops,
+        "baseline_rss_kib": baseline,
+        "peak_rss_kib": sampler.peak_kib,
+        "checkpoints": points,
+        "bounded": bounded(points),
+        "server_exit_status": server.exit_status,
+    }
+    if isinstance(server, HoneypotServer):
+        received = sent + server.ready_requests - drops
+        totals = store_totals(server.db_url)
+        result["store"] = {
+            "requests_received": received,
+            "ready_probes": server.ready_requests,
+            **totals,
+            "accounted": totals["count_sum"] == received,
+        }
+    return result
+
+
+def bounded(points: Sequence[dict[str, Any]]) -> bool | None:
+    """Whether RSS growth per source slowed down from the first half of the run to the second.
+
+    None with fewer than three checkpoints. Growth under 4 MiB overall also counts as bounded (noise).
+    """
+    if len(points) < 3:
+        return None
+    first, middle, last = points[0], points[len(points) // 2], points[-1]
+    if last["rss_kib"] - first["rss_kib"] < 4096:
+        return True
+    early = (middle["rss_kib"] - first["rss_kib"]) / max(1, middle["sources"] - first["sources"])
+    late = (last["rss_kib"] - middle["rss_kib"]) / max(1, last["sources"] - middle["sources"])
+    return bool(late <= BOUNDED_SLOPE_RATIO * max(early, 0.0))
+
+
+def table(result: dict[str, Any]) -> str:
+    """The Markdown table of docs/benchmarks.md: sources -> answered, RSS."""
+    rows = [("0 (started)", "", f"{result['baseline_rss_kib'] / 1024:.1f}")]
+    rows.extend(
+        (f"{p['sources']:,}", f"{p['answered']:,}", f"{p['rss_kib'] / 1024:.1f}") for p in result["checkpoints"]
+    )
+    rows.append(("peak", "", f"{result['peak_rss_kib'] / 1024:.1f}"))
+    return markdown_table(("distinct sources", "answered", "RSS MiB"), rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the memory benchmark; print the table; write JSON. Exit 1 when memory was not bounded."""
+    parser = argparse.ArgumentParser(prog="python -m bench honeypot_memory", description=__doc__.split("\n")[0])
+    parser.add_argument("--sources", type=int, default=DEFAULT_CHECKPOINTS[-1], help="distinct source addresses")
+    parser.add_argument("--checkpoints", default=",".join(map(str, DEFAULT_CHECKPOINTS)), help="record RSS here")
+    parser.add_argument("--rate", type=float, default=5000.0, help="new sources per second (default 5000)")
+    parser.add_argument("--target", default="honeypot", choices=("honeypot", "kamailio"))
+    parser.add_argument("--workdir", type=Path, help="keep logs and the store here")
+    parser.add_argument("--out", type=Path, help="JSON results (default bench/results/honeypot_memory.json)")
+    args = parser.parse_args(argv)
+    if not 0 < args.sources <= MAX_SOURCES or args.rate <= 0:
+        parser.error(f"--sources must be 1..{MAX_SOURCES} and --rate positive")
+    checkpoints = [int(c) for c in args.checkpoints.split(",") if c]
+    with tempfile.TemporaryDirectory(prefix="sipwarden-bench-") as tmp:
+        result = run(args.target, args.sources, checkpoints, args.rate, args.workdir or Path(tmp))
+    path = write_results(
+        "honeypot_memory" if args.target == "honeypot" else f"{args.target}_memory",
+        {"command": "python -m bench honeypot_memory " + " ".join(argv or []), **result},
+        args.out,
+    )
+    print(table(result))
+    print(f"peak RSS {result['peak_rss_kib'] / 1024:.1f} MiB; bounded: {result['bounded']}")
+    if "store" in result:
+        s = result["store"]
+        print(f"store: Σcount {s['count_sum']} vs received {s['requests_received']}: accounted={s['accounted']}")
+    print(f"results: {path}")
+    return 0 if result["bounded"] is not False and result.get("store", {}).get("accounted", True) else 1
