@@ -95,13 +95,27 @@ def postgres_url() -> Iterator[str]:
         # fsync=off: the tests kill clients, never the server, so the OS cache is durable enough and
         # much faster. Unix sockets go to our own directory, not /var/run/postgresql.
         options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={sockets} -c fsync=off"
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(logfile), "-o", options, "-w", "-t", str(PG_START_TIMEOUT), "start")
+        run(
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(logfile),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            str(PG_START_TIMEOUT),
+            "start",
+        )
     except subprocess.CalledProcessError as exc:
         log = logfile.read_text(errors="replace") if logfile.exists() else ""
         shutil.rmtree(base, ignore_errors=True)
         pytest.fail(f"could not start PostgreSQL: {exc.stderr.decode(errors='replace')}\n{log}")
     try:
-        with psycopg.connect(f"host=127.0.0.1 port={port} user={PG_SUPERUSER} dbname=postgres", autocommit=True) as conn:
+        with psycopg.connect(
+            f"host=127.0.0.1 port={port} user={PG_SUPERUSER} dbname=postgres", autocommit=True
+        ) as conn:
             conn.execute("CREATE DATABASE sipwarden_test")
         yield f"postgresql://{PG_SUPERUSER}@127.0.0.1:{port}/sipwarden_test"
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -58,7 +58,7 @@ def test_every_event_field_round_trips(store: Store) -> None:
 def test_add_events_is_idempotent_by_id(store: Store) -> None:
     events = [ev(i) for i in range(5)]
     store.add_events(events)
-    store.add_events(events[2:] + [ev(9)])
+    store.add_events([*events[2:], ev(9)])
     assert store.count_events() == 6
 
 
@@ -89,15 +89,9 @@ def test_events_filters_and_order(store: Store) -> None:
 def test_since_compares_times_across_offsets(store: Store) -> None:
     store.add_events([ev(0), ev(3600)])
     # 13:30 at +02:00 is 11:30 UTC: both events are later
-    since = datetime(2026, 3, 1, 13, 30, tzinfo=timedelta_tz(2))
+    since = datetime(2026, 3, 1, 13, 30, tzinfo=timezone(timedelta(hours=2)))
     assert store.count_events(since=since) == 2
     assert all(e.ts.tzinfo is UTC for e in store.events())
-
-
-def timedelta_tz(hours: int) -> object:
-    from datetime import timezone
-
-    return timezone(timedelta(hours=hours))
 
 
 def test_limit_is_bounded(store: Store) -> None:
