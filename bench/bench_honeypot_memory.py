@@ -155,7 +155,9 @@ def make_server(target: str, workdir: Path, port: int) -> Server:
     raise ValueError(f"unknown target {target!r}")
 
 
-def run(target: str, sources: int, checkpoints: Sequence[int], rate: float, workdir: Path) -> dict[str, Any]:
+def run(
+    target: str, sources: int, checkpoints: Sequence[int], rate: float, workdir: Path, settle: float = SETTLE_S
+) -> dict[str, Any]:
     """Send from `sources` addresses at `rate` new sources/s, recording RSS at each checkpoint."""
     port = free_udp_port()
     server = make_server(target, workdir / f"{target}-memory", port)
@@ -180,7 +182,7 @@ def run(target: str, sources: int, checkpoints: Sequence[int], rate: float, work
                     lead = (sent - pace_sent) / rate - (time.monotonic() - pace_start)
                     if lead > 0:
                         time.sleep(lead)
-                time.sleep(SETTLE_S)
+                time.sleep(settle)
                 pace_start, pace_sent = time.monotonic(), sent
                 points.append({"sources": sent, "answered": answered, "rss_kib": sampler.current()})
                 log.info("%s: %d sources, %d answered, RSS %d KiB", target, sent, answered, points[-1]["rss_kib"])
@@ -245,15 +247,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sources", type=int, default=DEFAULT_CHECKPOINTS[-1], help="distinct source addresses")
     parser.add_argument("--checkpoints", default=",".join(map(str, DEFAULT_CHECKPOINTS)), help="record RSS here")
     parser.add_argument("--rate", type=float, default=5000.0, help="new sources per second (default 5000)")
+    parser.add_argument("--settle", type=float, default=SETTLE_S, help="pause at each checkpoint (s)")
     parser.add_argument("--target", default="honeypot", choices=("honeypot", "kamailio"))
     parser.add_argument("--workdir", type=Path, help="keep logs and the store here")
     parser.add_argument("--out", type=Path, help="JSON results (default bench/results/honeypot_memory.json)")
     args = parser.parse_args(argv)
-    if not 0 < args.sources <= MAX_SOURCES or args.rate <= 0:
-        parser.error(f"--sources must be 1..{MAX_SOURCES} and --rate positive")
+    if not 0 < args.sources <= MAX_SOURCES or args.rate <= 0 or args.settle < 0:
+        parser.error(f"--sources must be 1..{MAX_SOURCES}, --rate positive, --settle not negative")
     checkpoints = [int(c) for c in args.checkpoints.split(",") if c]
     with tempfile.TemporaryDirectory(prefix="sipwarden-bench-") as tmp:
-        result = run(args.target, args.sources, checkpoints, args.rate, args.workdir or Path(tmp))
+        result = run(args.target, args.sources, checkpoints, args.rate, args.workdir or Path(tmp), args.settle)
     path = write_results(
         "honeypot_memory" if args.target == "honeypot" else f"{args.target}_memory",
         {"command": "python -m bench honeypot_memory " + " ".join(argv or []), **result},
