@@ -17,6 +17,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "enforce": {"sensors", "hub", "agent", "cli", "app"},
     "sensors": {"hub", "agent", "cli", "app"},
     "audit": {"sensors", "hub", "agent", "cli", "app", "store"},
+    "fraud": {"sensors", "hub", "agent", "cli", "app", "store"},
 }
 # Modules that only the I/O layers may import; sip/ and detect/ are pure.
 PURE_FORBIDDEN_STDLIB = {"asyncio", "socket", "sqlalchemy", "subprocess"}

@@ -1,0 +1,1 @@
+"""Toll-fraud rules over call-detail records: pure, no I/O, time taken from the records."""

@@ -1,0 +1,231 @@
+"""CDR formats -> CallRecord: Asterisk cdr-csv and cdr_custom, FreeSWITCH mod_cdr_csv and mod_json_cdr.
+
+CSV formats are column mappings (data, not code): a tuple naming what each column holds, with the
+canonical Asterisk names. A malformed record raises `CdrFormatError`; readers turn it into a count
+and a message, never an exception that stops a scan or a follower.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, tzinfo
+from typing import Any, Final
+from urllib.parse import unquote
+
+from sipwarden.fraud.records import CallRecord
+
+#: Asterisk cdr_csv.c column order (Master.csv); loguniqueid/loguserfield add the last two.
+ASTERISK_COLUMNS: Final = (
+    "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata",
+    "start", "answer", "end", "duration", "billsec", "disposition", "amaflags", "uniqueid", "userfield",
+)  # fmt: skip
+#: FreeSWITCH mod_cdr_csv "example" template (the default-template of cdr_csv.conf.xml):
+#: caller_id_name, caller_id_number, destination_number, context, start_stamp, answer_stamp,
+#: end_stamp, duration, billsec, hangup_cause, uuid, bleg_uuid, accountcode, read_codec, write_codec.
+FREESWITCH_COLUMNS: Final = (
+    "clid", "src", "dst", "dcontext", "start", "answer", "end", "duration", "billsec", "disposition",
+    "uniqueid", "-", "accountcode", "-", "-",
+)  # fmt: skip
+#: Names a column mapping may use ('-' ignores a column).
+KNOWN_COLUMNS: Final = frozenset({*ASTERISK_COLUMNS, "src_ip", "-"})
+FORMATS: Final = ("asterisk-csv", "asterisk-custom", "freeswitch-csv", "freeswitch-json")
+#: Longest CDR line accepted (a CSV line with a long lastdata dial string is a few hundred bytes).
+MAX_RECORD_CHARS: Final = 16_384
+#: Longest call accepted as a duration: a week. Anything larger is a broken record, not a call.
+MAX_DURATION_SECONDS: Final = 7 * 86400
+
+_PEER = re.compile(r"^(?:SIP|PJSIP|IAX2|DAHDI|sofia/[^/]+)/([^-/@]+)")
+
+
+class CdrFormatError(ValueError):
+    """A CDR record that cannot be read (the PBX or an attacker wrote something unexpected)."""
+
+
+def check_columns(columns: Sequence[str]) -> tuple[str, ...]:
+    """Validate a column mapping; ValueError names unknown columns or missing required ones."""
+    unknown = [c for c in columns if c not in KNOWN_COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown CDR column name(s): {', '.join(unknown)}")
+    missing = [c for c in ("start", "dst") if c not in columns]
+    if missing:
+        raise ValueError(f"a CDR column mapping needs {', '.join(missing)}")
+    return tuple(columns)
+
+
+def parse_time(text: str, zone: tzinfo) -> datetime | None:
+    """A CDR time (`YYYY-MM-DD HH:MM:SS`, ISO-8601, or epoch seconds) as aware UTC; None when empty."""
+    text = text.strip()
+    if not text or text == "0":
+        return None
+    try:
+        if text.replace(".", "", 1).isdigit():
+            value = float(text)
+            if value > 1e14:  # microseconds (FreeSWITCH *_uepoch)
+                value /= 1e6
+            return datetime.fromtimestamp(value, UTC) if value > 0 else None
+        ts = datetime.fromisoformat(text)
+    except (ValueError, OverflowError, OSError):
+        raise CdrFormatError(f"bad time {text[:40]!r}") from None
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=zone)
+    return ts.astimezone(UTC)
+
+
+def _seconds(text: str, name: str) -> int:
+    text = text.strip()
+    if not text:
+        return 0
+    if not text.isdigit() or int(text) > MAX_DURATION_SECONDS:
+        raise CdrFormatError(f"bad {name} {text[:20]!r}")
+    return int(text)
+
+
+def account_of(accountcode: str, channel: str, src: str) -> str:
+    """Who placed the call: the account code, else the peer in the channel name, else the caller number."""
+    if accountcode.strip():
+        return accountcode.strip()
+    match = _PEER.match(channel)
+    if match:
+        return match.group(1)
+    return src.strip() or "?"
+
+
+def _build(fields: dict[str, str], zone: tzinfo, origin: str) -> CallRecord:
+    start = parse_time(fields.get("start", ""), zone)
+    if start is None:
+        raise CdrFormatError("record has no start time")
+    dst = fields.get("dst", "").strip()
+    if not dst:
+        raise CdrFormatError("record has no destination")
+    channel = fields.get("channel", "")
+    src = fields.get("src", "")
+    src_ip = fields.get("src_ip", "").strip() or None
+    return CallRecord(
+        start=start,
+        account=account_of(fields.get("accountcode", ""), channel, src),
+        dst=dst,
+        src=src,
+        end=parse_time(fields.get("end", ""), zone),
+        duration=_seconds(fields.get("duration", ""), "duration"),
+        billsec=_seconds(fields.get("billsec", ""), "billsec"),
+        disposition=fields.get("disposition", ""),
+        context=fields.get("dcontext", ""),
+        channel=channel,
+        src_ip=src_ip,
+        uniqueid=fields.get("uniqueid", ""),
+        origin=origin,
+    )
+
+
+def row_parser(columns: Sequence[str], zone: tzinfo) -> Callable[[Sequence[str], str], CallRecord]:
+    """A function turning one CSV row (a list of strings) into a CallRecord for this mapping."""
+    named = [(i, name) for i, name in enumerate(check_columns(columns)) if name != "-"]
+    needed = max(i for i, name in named if name in ("start", "dst")) + 1
+
+    def parse(row: Sequence[str], origin: str) -> CallRecord:
+        if len(row) < needed:
+            raise CdrFormatError(f"{len(row)} columns, expected at least {needed}")
+        n = len(row)
+        return _build({name: row[i] for i, name in named if i < n}, zone, origin)
+
+    return parse
+
+
+def parse_csv_line(line: str, columns: Sequence[str], zone: tzinfo, origin: str = "") -> CallRecord:
+    """Parse one CSV line with a column mapping."""
+    if len(line) > MAX_RECORD_CHARS:
+        raise CdrFormatError(f"record longer than {MAX_RECORD_CHARS} characters")
+    try:
+        row = next(csv.reader([line]))
+    except (csv.Error, StopIteration):
+        raise CdrFormatError("not a CSV record") from None
+    return row_parser(columns, zone)(row, origin)
+
+
+def _var(variables: dict[str, Any], *names: str) -> str:
+    for name in names:
+        value = variables.get(name)
+        if value not in (None, ""):
+            # mod_json_cdr url-encodes values by default (encode-values=true).
+            return unquote(str(value))
+    return ""
+
+
+def parse_json_cdr(doc: Any, zone: tzinfo, origin: str = "") -> CallRecord:
+    """Parse one FreeSWITCH mod_json_cdr document (`variables.*`, `callflow[].caller_profile`)."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("variables"), dict):
+        raise CdrFormatError("JSON CDR without a variables object")
+    v: dict[str, Any] = doc["variables"]
+    callflow: Any = doc.get("callflow")
+    if isinstance(callflow, list):
+        callflow = callflow[0] if callflow else None
+    found: Any = callflow.get("caller_profile") if isinstance(callflow, dict) else None
+    profile: dict[str, Any] = found if isinstance(found, dict) else {}
+    fields = {
+        "start": _var(v, "start_uepoch", "start_epoch", "start_stamp"),
+        "end": _var(v, "end_uepoch", "end_epoch", "end_stamp"),
+        "dst": _var(v, "destination_number", "sip_req_user", "sip_to_user") or _var(profile, "destination_number"),
+        "src": _var(v, "caller_id_number", "sip_from_user") or _var(profile, "caller_id_number"),
+        "accountcode": _var(v, "accountcode", "user_name", "sip_auth_username") or _var(profile, "username"),
+        "duration": _var(v, "duration"),
+        "billsec": _var(v, "billsec"),
+        "disposition": _var(v, "hangup_cause"),
+        "dcontext": _var(v, "user_context") or _var(profile, "context"),
+        "channel": _var(v, "channel_name") or _var(profile, "chan_name"),
+        "src_ip": _var(v, "sip_received_ip", "sip_network_ip", "network_addr") or _var(profile, "network_addr"),
+        "uniqueid": _var(v, "uuid") or _var(profile, "uuid"),
+    }
+    return _build(fields, zone, origin)
+
+
+def detect_format(sample: str) -> str:
+    """Guess the format from the first record of a file; CdrFormatError when nothing fits."""
+    text = sample.lstrip()
+    if text.startswith("{"):
+        return "freeswitch-json"
+    try:
+        row = next(csv.reader([text.splitlines()[0] if text else ""]))
+    except (csv.Error, StopIteration, IndexError):
+        raise CdrFormatError("cannot detect the CDR format of an empty or non-CSV file") from None
+
+    def looks(i_time: int, i_dur: int) -> bool:
+        if len(row) <= i_dur + 1:
+            return False
+        try:
+            datetime.fromisoformat(row[i_time])
+        except ValueError:
+            return False
+        return row[i_dur].isdigit() and row[i_dur + 1].isdigit()
+
+    if len(row) >= 16 and looks(9, 12):
+        return "asterisk-csv"
+    if len(row) >= 11 and looks(4, 7):
+        return "freeswitch-csv"
+    raise CdrFormatError(f"unrecognised CDR format ({len(row)} columns); pass --format")
+
+
+def iter_json_docs(text: str) -> Iterator[tuple[int, Any | CdrFormatError]]:
+    """Every JSON document in `text` (one per file, NDJSON, or concatenated), with its line number."""
+    decoder = json.JSONDecoder()
+    pos, n = 0, len(text)
+    line, counted = 1, 0
+    while pos < n:
+        while pos < n and text[pos].isspace():
+            pos += 1
+        if pos >= n:
+            return
+        line += text.count("\n", counted, pos)
+        counted = pos
+        try:
+            doc, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            yield line, CdrFormatError(f"bad JSON: {exc.msg}")
+            nxt = text.find("\n{", pos)
+            if nxt < 0:
+                return
+            pos = nxt + 1
+            continue
+        yield line, doc
