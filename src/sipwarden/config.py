@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sipwarden.fraud.settings import CdrSettings, FraudSettings
 from sipwarden.sensors.honeypot.settings import HoneypotSettings
 from sipwarden.settings_base import Section
 from sipwarden.store.settings import StoreSettings
@@ -42,6 +43,8 @@ class Settings(BaseModel):
     store: StoreSettings = StoreSettings()
     web: WebSettings = WebSettings()
     honeypot: HoneypotSettings = HoneypotSettings()
+    cdr: CdrSettings = CdrSettings()
+    fraud: FraudSettings = FraudSettings()
 
 
 class ConfigError(Exception):
