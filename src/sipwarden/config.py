@@ -13,6 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sipwarden.detect.settings import DetectSettings
+from sipwarden.enforce.notify_settings import NotifySettings
+from sipwarden.enforce.settings import EnforceSettings
 from sipwarden.fraud.settings import CdrSettings, FraudSettings
 from sipwarden.sensors.honeypot.settings import HoneypotSettings
 from sipwarden.settings_base import Section
@@ -45,6 +48,9 @@ class Settings(BaseModel):
     honeypot: HoneypotSettings = HoneypotSettings()
     cdr: CdrSettings = CdrSettings()
     fraud: FraudSettings = FraudSettings()
+    detect: DetectSettings = DetectSettings()
+    enforce: EnforceSettings = EnforceSettings()
+    notify: NotifySettings = NotifySettings()
 
 
 class ConfigError(Exception):

@@ -1,0 +1,166 @@
+"""Compact per-source state: time-bucketed counters, recent evidence ids and the usernames tried.
+
+A million sources must fit in a few hundred megabytes (scanners spray from whole address blocks), so
+a source costs one small `__slots__` object and one `array` of unsigned ints -- never a list of
+timestamps. Every counting window is split into buckets; a count covers the whole window plus at most
+one bucket of older history (so a threshold is never missed, and at worst reached up to a quarter of
+a window early).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Final
+
+#: Buckets per window. 4 keeps the error below a quarter of the window for 5 ints per window.
+BUCKETS_PER_WINDOW: Final = 4
+#: Counters run on tenths of a second: fine enough for 10 s flood windows, and a uint32 lasts 13 years.
+TICKS_PER_SECOND: Final = 10
+#: Evidence kept per source: the most recent event ids. A decision needs proof, not the whole flood.
+MAX_EVIDENCE_IDS: Final = 20
+#: Distinct usernames remembered per source; enough for any enumeration threshold that makes sense.
+MAX_USERS_PER_SOURCE: Final = 64
+#: Separator of evidence ids inside one string (ids are ULIDs or other printable text).
+_SEP: Final = "\x1f"
+_MAX_TICK: Final = 2**32 - 1
+
+
+class SourceState:
+    """What detection remembers about one source address."""
+
+    __slots__ = ("counts", "evidence", "users")
+
+    def __init__(self, size: int) -> None:
+        # counts[0] is the tick of the last event; the rest are the window buckets.
+        self.counts = array("I", bytes(4 * size))
+        self.evidence = ""
+        self.users: str | tuple[str, ...] | None = None
+
+    def evidence_ids(self) -> tuple[str, ...]:
+        """The most recent event ids of this source, oldest first."""
+        return tuple(self.evidence.split(_SEP)) if self.evidence else ()
+
+    def usernames(self) -> tuple[str, ...]:
+        """Distinct usernames this source tried (bounded by MAX_USERS_PER_SOURCE)."""
+        if self.users is None:
+            return ()
+        if isinstance(self.users, str):
+            return (self.users,)
+        return self.users
+
+
+class SourceTable:
+    """Per-source state for every counting window the rules declared."""
+
+    def __init__(self, windows: Sequence[float], *, users_window: float, max_sources: int) -> None:
+        self._windows: list[tuple[int, int]] = []  # (offset of first bucket, bucket width in ticks)
+        offset = 1
+        for seconds in windows:
+            width = max(1, round(seconds * TICKS_PER_SECOND / BUCKETS_PER_WINDOW))
+            self._windows.append((offset, width))
+            offset += BUCKETS_PER_WINDOW + 1
+        self._size = offset
+        self._users_ticks = round(users_window * TICKS_PER_SECOND)
+        longest = max([*windows, users_window])
+        # State idle for longer than every window counts nothing any more.
+        self._idle_ticks = round(longest * TICKS_PER_SECOND * (1 + 1 / BUCKETS_PER_WINDOW)) + 1
+        self._max_sources = max_sources
+        self._epoch: float | None = None
+        self._sources: dict[str, SourceState] = {}
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._sources
+
+    def tick_of(self, ts: datetime) -> int:
+        """The counter tick of a time (the first time seen is tick 1)."""
+        seconds = ts.timestamp()
+        if self._epoch is None:
+            self._epoch = seconds - 1 / TICKS_PER_SECOND
+        return min(_MAX_TICK, max(1, int((seconds - self._epoch) * TICKS_PER_SECOND)))
+
+    def touch(self, key: str, ts: datetime, event_id: str, username: str | None) -> SourceState:
+        """The state of `key` advanced to `ts`, with the event's id and username recorded."""
+        tick = self.tick_of(ts)
+        state = self._sources.get(key)
+        if state is None:
+            if len(self._sources) >= self._max_sources:
+                self._evict()
+            state = self._sources[key] = SourceState(self._size)
+            state.counts[0] = tick
+        else:
+            self._roll(state, tick)
+        self._add_evidence(state, event_id)
+        if username:
+            self._add_user(state, username)
+        return state
+
+    def count(self, state: SourceState, window: int, n: int) -> int:
+        """Add `n` to one window of `state` and return the window's total."""
+        offset, _ = self._windows[window]
+        counts = state.counts
+        slot = offset + (counts[0] // self._windows[window][1]) % (BUCKETS_PER_WINDOW + 1)
+        counts[slot] = min(_MAX_TICK, counts[slot] + n)
+        return sum(counts[offset : offset + BUCKETS_PER_WINDOW + 1])
+
+    def forget(self, key: str) -> None:
+        """Drop the state of `key` (after a ban: counting starts again from zero)."""
+        self._sources.pop(key, None)
+
+    def sweep(self, now: datetime) -> int:
+        """Forget sources idle for longer than every window; return how many were dropped."""
+        if self._epoch is None:
+            return 0
+        horizon = self.tick_of(now) - self._idle_ticks
+        idle = [key for key, state in self._sources.items() if state.counts[0] < horizon]
+        for key in idle:
+            del self._sources[key]
+        return len(idle)
+
+    def _roll(self, state: SourceState, tick: int) -> None:
+        counts = state.counts
+        last = counts[0]
+        if tick <= last:
+            return  # an event out of order counts in the current buckets
+        period = BUCKETS_PER_WINDOW + 1
+        for offset, width in self._windows:
+            old, new = last // width, tick // width
+            if new - old >= period:
+                for i in range(offset, offset + period):
+                    counts[i] = 0
+            else:
+                for b in range(old + 1, new + 1):
+                    counts[offset + b % period] = 0
+        if tick - last > self._users_ticks:
+            state.users = None
+        counts[0] = tick
+
+    @staticmethod
+    def _add_evidence(state: SourceState, event_id: str) -> None:
+        if not state.evidence:
+            state.evidence = event_id
+            return
+        ids = state.evidence.split(_SEP)
+        ids.append(event_id)
+        state.evidence = _SEP.join(ids[-MAX_EVIDENCE_IDS:])
+
+    @staticmethod
+    def _add_user(state: SourceState, username: str) -> None:
+        users = state.users
+        if users is None:
+            state.users = username
+        elif isinstance(users, str):
+            if users != username:
+                state.users = (users, username)
+        elif username not in users and len(users) < MAX_USERS_PER_SOURCE:
+            state.users = (*users, username)
+
+    def _evict(self) -> None:
+        # Drop the oldest tenth at once: popping the first item of a dict one by one is quadratic.
+        keep = len(self._sources) - max(1, self._max_sources // 10)
+        items = list(self._sources.items())
+        self._sources = dict(items[-keep:]) if keep > 0 else {}
