@@ -1,0 +1,82 @@
+"""Check digest credentials against the bait policy and learn the password an attacker tried.
+
+The tried password is known exactly when it opens the account, or when svcrack wrote it into its
+From tag and it verifies; otherwise it is searched for offline among likely candidates (the user
+name, top weak passwords, numbers up to six digits) within a CPU budget per source address.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from sipwarden.sensors.honeypot.bait import BaitPolicy
+from sipwarden.sensors.honeypot.tools import svcrack_password
+from sipwarden.sip.digest import TOP_PASSWORDS, Credentials, candidate_passwords, recover_password, verify
+from sipwarden.sip.errors import RemoteProtocolError
+
+#: Guesses tried for one Authorization header: ~20k MD5 triples is ~30 ms of one core, so a flood of
+#: bad credentials cannot stall the SIP loop; it covers the user name, the top list and 0..9999.
+MAX_TRIES_PER_REQUEST: Final = 20_000
+#: Sources whose remaining budget is remembered (LRU); a forgotten source starts over, bounded anyway.
+MAX_BUDGET_SOURCES: Final = 10_000
+#: Longest numeric candidate (svcrack's default ranges are numeric; 6 digits is 1.1M candidates).
+MAX_DIGITS: Final = 6
+
+Outcome = Literal["ok", "bad", "unknown_user"]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    """The verdict on one set of credentials, and the password tried when it is known."""
+
+    outcome: Outcome
+    username: str
+    password: str | None
+    recovered_by: str | None  # "policy", "tool_tag", "search" or None
+
+
+class Authenticator:
+    """Verdicts on digest credentials for the bait accounts of one persona realm."""
+
+    def __init__(self, policy: BaitPolicy, realm: str, *, budget_per_source: int) -> None:
+        self.policy = policy
+        self.realm = realm
+        self.budget_per_source = budget_per_source
+        self._budgets: OrderedDict[str, int] = OrderedDict()
+
+    def check(self, creds: Credentials, method: str, *, source: str, from_tag: str | None) -> AuthResult:
+        """Verify `creds` for `method`; on success the account is marked cracked."""
+        username = creds.username
+        if not self.policy.exists(username):
+            return AuthResult("unknown_user", username, *self._learn(creds, method, source, from_tag))
+        if creds.realm == self.realm:
+            for password in self.policy.passwords(username):
+                if verify(creds, password, method):
+                    self.policy.mark_cracked(username, password)
+                    return AuthResult("ok", username, password, "policy")
+        return AuthResult("bad", username, *self._learn(creds, method, source, from_tag))
+
+    def _learn(
+        self, creds: Credentials, method: str, source: str, from_tag: str | None
+    ) -> tuple[str | None, str | None]:
+        """(password, how it was found) behind refused credentials; (None, None) beyond the budget."""
+        claimed = svcrack_password(from_tag, creds.username)
+        if claimed is not None and verify(creds, claimed, method):
+            return claimed, "tool_tag"
+        budget = self._budgets.pop(source, self.budget_per_source)
+        tries = min(budget, MAX_TRIES_PER_REQUEST)
+        found: str | None = None
+        if tries > 0:
+            candidates = candidate_passwords(creds.username, TOP_PASSWORDS, max_digits=MAX_DIGITS)
+            try:
+                found = recover_password(creds, method, candidates, max_tries=tries)
+            except RemoteProtocolError:
+                found = None
+            # A hit costs at most `tries`; charging all of it keeps the bound simple and safe.
+            budget -= tries
+        self._budgets[source] = budget
+        if len(self._budgets) > MAX_BUDGET_SOURCES:
+            self._budgets.popitem(last=False)
+        return (found, "search") if found is not None else (None, None)

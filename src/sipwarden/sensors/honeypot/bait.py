@@ -1,0 +1,82 @@
+"""Which accounts exist on the honeypot and which passwords open them.
+
+Bait accounts are weak on purpose: until an account is first cracked it accepts its own number and a
+short list of top weak passwords; after that only the password that cracked it (a real account has
+one password), so an attacker who comes back with the cracked credentials is let in again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+#: A bait range wider than this is a configuration mistake (and would make `contains` slow to build).
+MAX_BAIT_RANGE: Final = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class BaitRange:
+    """Numeric accounts FIRST..LAST inclusive, keeping their width (`0100` differs from `100`)."""
+
+    first: int
+    last: int
+    width: int
+
+    def __contains__(self, username: object) -> bool:
+        if not isinstance(username, str) or not username.isdigit() or not username.isascii():
+            return False
+        if self.width and len(username) != self.width:
+            return False
+        return self.first <= int(username) <= self.last
+
+
+def parse_bait_ranges(specs: Iterable[str]) -> tuple[BaitRange, ...]:
+    """Parse `100-199`, `1000-1099`, `42`; ValueError names a bad entry."""
+    out = []
+    for spec in specs:
+        first_s, _, last_s = spec.strip().partition("-")
+        last_s = last_s or first_s
+        if not (first_s.isdigit() and last_s.isdigit()):
+            raise ValueError(f"bait account {spec!r}: expected NUMBER or FIRST-LAST")
+        first, last = int(first_s), int(last_s)
+        if last < first or last - first > MAX_BAIT_RANGE:
+            raise ValueError(f"bait account {spec!r}: range is empty or too wide")
+        # Zero-padded ranges (0100-0199) keep their width; plain numbers match any width.
+        width = len(first_s) if first_s.startswith("0") and len(first_s) > 1 else 0
+        out.append(BaitRange(first, last, width))
+    return tuple(out)
+
+
+class BaitPolicy:
+    """Knows the bait accounts, the passwords they accept, and which ones were cracked."""
+
+    def __init__(self, ranges: Sequence[BaitRange], weak_passwords: Sequence[str], *, accept_own_number: bool) -> None:
+        self._ranges = tuple(ranges)
+        self._weak = tuple(weak_passwords)
+        self._own = accept_own_number
+        self._cracked: dict[str, str] = {}
+
+    def exists(self, username: str | None) -> bool:
+        """True when `username` is a bait account (or was cracked)."""
+        if not username:
+            return False
+        return username in self._cracked or any(username in r for r in self._ranges)
+
+    def passwords(self, username: str) -> tuple[str, ...]:
+        """The passwords `username` accepts now (empty for accounts that do not exist)."""
+        cracked = self._cracked.get(username)
+        if cracked is not None:
+            return (cracked,)
+        if not self.exists(username):
+            return ()
+        own = (username,) if self._own else ()
+        return own + tuple(p for p in self._weak if p != username)
+
+    def mark_cracked(self, username: str, password: str) -> None:
+        """Remember that `password` opened `username`; from now on it is the account's only password."""
+        self._cracked.setdefault(username, password)
+
+    def cracked(self) -> dict[str, str]:
+        """Cracked accounts and their passwords."""
+        return dict(self._cracked)

@@ -1,0 +1,177 @@
+"""RTP sockets of answered calls: bind a port from the range, play the prompt, record, report.
+
+Symmetric RTP (RFC 4961): audio is sent to where the caller's RTP comes from once it arrives, which
+is what a PBX behind or in front of NAT does; until then to the address in the SDP offer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from sipwarden.sensors.honeypot.media import (
+    PACKET_SECONDS,
+    DiskQuota,
+    MediaSession,
+    WavRecorder,
+    recording_path,
+)
+from sipwarden.sensors.honeypot.outputs import Emit, StartMedia
+from sipwarden.sensors.honeypot.settings import HoneypotSettings
+
+if TYPE_CHECKING:
+    from sipwarden.sensors.honeypot.server import Honeypot
+
+log = logging.getLogger(__name__)
+
+#: RTP datagrams larger than this are not audio we can use (G.711 20 ms is 172 bytes).
+MAX_RTP_DATAGRAM: Final = 2048
+
+
+@dataclass(slots=True)
+class _Call:
+    start: StartMedia
+    session: MediaSession
+    transport: asyncio.DatagramTransport
+    remote: tuple[str, int] | None
+    learned: bool = False
+    player: asyncio.Task[None] | None = None
+
+
+class _Rtp(asyncio.DatagramProtocol):
+    def __init__(self, manager: MediaManager, call_id: str) -> None:
+        self.manager = manager
+        self.call_id = call_id
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
+        try:
+            self.manager.on_rtp(self.call_id, data, (str(addr[0]), int(addr[1])))
+        except Exception:
+            log.exception("rtp of call %s: failed to handle a packet", self.call_id)
+
+
+class MediaManager:
+    """The RTP side of every answered call."""
+
+    def __init__(self, honeypot: Honeypot, recordings: Path, settings: HoneypotSettings) -> None:
+        self.honeypot = honeypot
+        self.recordings = recordings
+        self.settings = settings
+        self.quota = DiskQuota(recordings, settings.recordings_quota_mb * 1024 * 1024)
+        self.calls: dict[str, _Call] = {}
+        self._pending: set[str] = set()
+
+    def start(self, start: StartMedia) -> None:
+        """Open the call's RTP socket (or re-aim it on a re-INVITE) and start the prompt."""
+        call = self.calls.get(start.call_id)
+        remote = (start.remote_host, start.remote_port) if start.remote_host and start.remote_port else None
+        if call is not None:
+            call.start = start
+            if not call.learned:
+                call.remote = remote
+            return
+        if start.call_id in self._pending:
+            return
+        self._pending.add(start.call_id)
+        asyncio.get_running_loop().create_task(self._open(start, remote), name=f"rtp-{start.local_port}")
+
+    async def _open(self, start: StartMedia, remote: tuple[str, int] | None) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Rtp(self, start.call_id), local_addr=(start.peer.local_ip, start.local_port)
+            )
+        except OSError as exc:
+            log.warning("call %s: cannot bind RTP port %s: %s", start.call_id, start.local_port, exc)
+            self._pending.discard(start.call_id)
+            return
+        if start.call_id not in self._pending:  # the call ended while the socket was being bound
+            transport.close()
+            return
+        self._pending.discard(start.call_id)
+        recorder = None
+        if self.quota.used < self.quota.limit:
+            path = recording_path(self.recordings, start.call_id, time.time())
+            try:
+                recorder = WavRecorder(path, max_seconds=self.settings.max_recording_seconds, quota=self.quota)
+            except OSError as exc:
+                log.warning("call %s: cannot record to %s: %s", start.call_id, path, exc)
+        session = MediaSession(start.payload_type, start.dtmf_payload_type, recorder, ssrc=random.getrandbits(32))
+        call = _Call(start, session, transport, remote)
+        self.calls[start.call_id] = call
+        call.player = loop.create_task(self._play(call), name=f"rtp-play-{start.local_port}")
+
+    async def _play(self, call: _Call) -> None:
+        """Send one 20 ms packet per tick, paced against the clock so drift does not accumulate."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        sent = 0
+        limit = int(self.settings.max_call_seconds / PACKET_SECONDS) + 1
+        while sent < limit:
+            if call.remote is not None:
+                call.transport.sendto(call.session.next_packet(), call.remote)
+            sent += 1
+            await asyncio.sleep(max(0.0, started + sent * PACKET_SECONDS - loop.time()))
+
+    def on_rtp(self, call_id: str, data: bytes, addr: tuple[str, int]) -> None:
+        """One RTP datagram for `call_id` from `addr`."""
+        call = self.calls.get(call_id)
+        if call is None or len(data) > MAX_RTP_DATAGRAM:
+            return
+        if not call.learned:
+            call.remote, call.learned = addr, True
+        now = self.honeypot.clock()
+        self.honeypot.core.media_activity(call_id, now)
+        digit = call.session.receive(data)
+        if digit is not None:
+            event = self.honeypot.core.make_event(
+                "dtmf",
+                call.start.peer,
+                now,
+                method="INVITE",
+                username=call.start.username,
+                call_id=call_id,
+                detail={"digit": digit, "digits": call.session.digits},
+            )
+            self.honeypot.dispatch([Emit(event)], None)
+
+    def stop(self, call_id: str) -> None:
+        """Close the call's RTP socket and report its recording."""
+        self._pending.discard(call_id)
+        call = self.calls.pop(call_id, None)
+        if call is None:
+            return
+        if call.player is not None:
+            call.player.cancel()
+        call.transport.close()
+        info = call.session.finish()
+        if info.path is None:
+            return
+        event = self.honeypot.core.make_event(
+            "recording",
+            call.start.peer,
+            self.honeypot.clock(),
+            method="INVITE",
+            username=call.start.username,
+            call_id=call_id,
+            detail={
+                "path": info.path,
+                "seconds": info.seconds,
+                "codec": info.codec,
+                "packets": info.packets,
+                "digits": info.digits,
+                "truncated": info.truncated,
+            },
+        )
+        self.honeypot.dispatch([Emit(event)], None)
+
+    def close_all(self) -> None:
+        """Stop every call's media (shutdown)."""
+        for call_id in list(self.calls):
+            self.stop(call_id)
+        self._pending.clear()

@@ -1,0 +1,56 @@
+"""What the sans-I/O core asks its I/O layer to do, and who it talks to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sipwarden.events import Event
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """The far end of one request, and the local socket it reached."""
+
+    ip: str
+    port: int
+    transport: str  # udp, tcp, tls
+    local_ip: str
+    local_port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Bytes to send back to the peer on the socket the request came in on."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """A security event for the sinks."""
+
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class StartMedia:
+    """Open (or, for a re-INVITE, re-aim) the RTP session of an answered call."""
+
+    call_id: str
+    local_port: int
+    remote_host: str | None
+    remote_port: int | None
+    payload_type: int  # 0 PCMU or 8 PCMA
+    dtmf_payload_type: int | None
+    peer: Peer
+    username: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StopMedia:
+    """Close the RTP session of a call (BYE, CANCEL, timeout)."""
+
+    call_id: str
+
+
+Output = Reply | Emit | StartMedia | StopMedia

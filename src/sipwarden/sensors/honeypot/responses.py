@@ -1,0 +1,114 @@
+"""Build responses the way a real UAS does (RFC 3261 8.2.6): echo what must be echoed, add what a
+persona adds, and never answer with much more than was asked (amplification bound).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from sipwarden.sensors.honeypot.outputs import Peer
+from sipwarden.sensors.honeypot.personas import Persona
+from sipwarden.sip.headers import parse_via
+from sipwarden.sip.message import Headers, Request, Response, serialize_response
+
+#: A UDP reply may be at most this many times the request's size (a reflector's gain). Above it the
+#: reply is cut to the headers RFC 3261 8.2.6.2 requires, or dropped. DNS RRL and the SIP
+#: amplification write-ups use the same order of magnitude.
+MAX_AMPLIFICATION: Final = 3.0
+
+REASONS: Final[dict[int, str]] = {
+    100: "Trying",
+    180: "Ringing",
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    481: "Call/Transaction Does Not Exist",
+    486: "Busy Here",
+    487: "Request Terminated",
+    488: "Not Acceptable Here",
+    500: "Server Internal Error",
+}
+
+
+def response_vias(request: Request, peer: Peer) -> list[str]:
+    """The request's Via values, the top one with `received` and `rport` filled in.
+
+    RFC 3261 18.2.1: add `received` when the sent-by host differs from the packet's source;
+    RFC 3581 4: fill an empty `rport` with the source port (and then always add `received`).
+    """
+    values = request.headers.get_all("Via")  # list headers come split (message.Headers.get_all)
+    if not values:
+        return values
+    top = parse_via(values[0])
+    params: dict[str, str] = {}
+    if top.has_param("rport"):
+        params["rport"] = str(peer.port)
+        params["received"] = peer.ip
+    elif top.host.strip("[]") != peer.ip:
+        params["received"] = peer.ip
+    if params:
+        values[0] = str(top.with_params(**params))
+    return values
+
+
+def with_to_tag(to_value: str, tag: str) -> str:
+    """The To value with `;tag=` added unless it already has one (RFC 3261 8.2.6.2)."""
+    if ";tag=" in to_value.replace(" ", "").lower():
+        return to_value
+    return f"{to_value};tag={tag}"
+
+
+def build_response(
+    request: Request,
+    peer: Peer,
+    persona: Persona,
+    status: int,
+    *,
+    to_tag: str | None,
+    extra: Sequence[tuple[str, str]] = (),
+    body: bytes = b"",
+    content_type: str | None = None,
+    minimal: bool = False,
+) -> bytes:
+    """Serialize the answer to `request`. `minimal` keeps only the headers a response must carry."""
+    headers = request.headers
+    pairs: list[tuple[str, str]] = [("Via", v) for v in response_vias(request, peer)]
+    from_value = headers.get("From") or ""
+    to_value = headers.get("To") or ""
+    if to_tag is not None and status != 100:
+        to_value = with_to_tag(to_value, to_tag)
+    pairs += [
+        ("From", from_value),
+        ("To", to_value),
+        ("Call-ID", headers.get("Call-ID") or ""),
+        ("CSeq", headers.get("CSeq") or ""),
+    ]
+    if not minimal:
+        pairs.append((persona.agent_header, persona.agent))
+        pairs.extend(extra)
+        if status in (200, 405) or request.method == "OPTIONS":
+            pairs += [("Allow", persona.allow), ("Supported", persona.supported)]
+        if request.method == "OPTIONS" and status == 200:
+            pairs.append(("Accept", persona.accept))
+    else:
+        pairs.extend((k, v) for k, v in extra if k in {"WWW-Authenticate", "Contact"})
+        body = b""
+    if body:
+        pairs.append(("Content-Type", content_type or "application/sdp"))
+    pairs.append(("Content-Length", str(len(body))))
+    response = Response(status, REASONS.get(status, "Unknown"), Headers.from_pairs(pairs), body)
+    return serialize_response(response)
+
+
+def bounded_reply(request_size: int, build: Callable[[bool], bytes]) -> bytes | None:
+    """The full reply if within MAX_AMPLIFICATION of `request_size`, else the minimal one, else None."""
+    limit = request_size * MAX_AMPLIFICATION
+    full = build(False)
+    if len(full) <= limit:
+        return full
+    small = build(True)
+    return small if len(small) <= limit else None

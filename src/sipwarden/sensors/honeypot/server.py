@@ -1,0 +1,299 @@
+"""The asyncio layer of the honeypot: sockets in, `HoneypotCore` in the middle, outputs dispatched.
+
+UDP uses a DatagramProtocol (one datagram, one message); TCP and TLS read streams through
+`StreamFramer`. Every datagram and every stream chunk is handled inside a try/except, so a hostile
+packet becomes a `malformed` event and an operator log line, never a dead listener.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import ipaddress
+import logging
+import secrets
+import socket
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from sipwarden.sensors.honeypot.bait import parse_bait_ranges
+from sipwarden.sensors.honeypot.calls import parse_port_range
+from sipwarden.sensors.honeypot.core import CoreConfig, HoneypotCore
+from sipwarden.sensors.honeypot.media_io import MediaManager
+from sipwarden.sensors.honeypot.outputs import Emit, Output, Peer, Reply, StartMedia, StopMedia
+from sipwarden.sensors.honeypot.personas import get_persona
+from sipwarden.sensors.honeypot.settings import HoneypotSettings
+from sipwarden.sensors.honeypot.sinks import EventSink
+from sipwarden.sensors.honeypot.tls import server_context
+from sipwarden.sip.errors import ProtocolError
+from sipwarden.sip.framing import StreamFramer
+
+log = logging.getLogger(__name__)
+
+TRANSPORTS: Final = ("udp", "tcp", "tls")
+#: How often aggregation windows close and call timeouts are checked.
+TIMER_INTERVAL_SECONDS: Final = 0.5
+#: A TCP/TLS connection that sends nothing for this long is closed (Asterisk's tcpauthtimeout is 30 s).
+STREAM_IDLE_SECONDS: Final = 60.0
+#: Open TCP/TLS connections at once; further ones are closed at once (a connection flood costs fds).
+MAX_STREAM_CONNECTIONS: Final = 1000
+#: Bytes read from a stream per call; StreamFramer bounds what it buffers.
+READ_CHUNK: Final = 65536
+#: Peer -> local address cache entries for wildcard-bound UDP listeners.
+MAX_ROUTE_CACHE: Final = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """One socket to listen on."""
+
+    transport: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.transport}:{host}:{self.port}"
+
+
+def parse_listen(spec: str) -> Listen:
+    """`udp:0.0.0.0:5060`, `tls:[::]:5061` -> Listen; ValueError names the bad part."""
+    transport, sep, rest = spec.strip().partition(":")
+    transport = transport.lower()
+    if not sep or transport not in TRANSPORTS:
+        raise ValueError(f"listen {spec!r}: expected TRANSPORT:HOST:PORT with TRANSPORT one of {', '.join(TRANSPORTS)}")
+    host, sep, port_text = rest.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"listen {spec!r}: bad port")
+    host = host.removeprefix("[").removesuffix("]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"listen {spec!r}: host must be an IP address") from None
+    return Listen(transport, host, int(port_text))
+
+
+def core_config(settings: HoneypotSettings, *, sensor: str = "", persona: str | None = None) -> CoreConfig:
+    """Resolve settings into the core's configuration; ValueError/LocalProtocolError on bad values."""
+    return CoreConfig(
+        persona=get_persona(persona or settings.persona),
+        bait=parse_bait_ranges(settings.bait_accounts),
+        weak_passwords=tuple(settings.weak_passwords),
+        accept_own_number=settings.accept_own_number,
+        rtp_ports=parse_port_range(settings.rtp_ports),
+        rate_per_source=settings.rate_per_source,
+        rate_burst=settings.rate_burst,
+        aggregate_seconds=settings.aggregate_seconds,
+        recovery_tries_per_source=settings.recovery_tries_per_source,
+        call_timeout_seconds=settings.call_timeout_seconds,
+        max_call_seconds=settings.max_call_seconds,
+        sensor=sensor,
+    )
+
+
+def _is_wildcard(host: str) -> bool:
+    return ipaddress.ip_address(host).is_unspecified
+
+
+class _Datagram(asyncio.DatagramProtocol):
+    def __init__(self, honeypot: Honeypot, listen: Listen) -> None:
+        self.honeypot = honeypot
+        self.listen = listen
+        self.transport: asyncio.DatagramTransport | None = None
+        self.local_port = listen.port
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.DatagramTransport)
+        self.transport = transport
+        self.local_port = transport.get_extra_info("sockname")[1]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        try:
+            ip = str(addr[0])
+            peer = Peer(ip, int(addr[1]), "udp", self.honeypot.local_ip_for(self.listen.host, ip), self.local_port)
+            outputs = self.honeypot.core.receive(data, peer, self.honeypot.clock())
+            self.honeypot.dispatch(outputs, lambda reply: transport.sendto(reply, addr))
+        except Exception:
+            # The core already turns hostile input into events; reaching here is our bug, not theirs.
+            log.exception("udp %s: failed to handle a datagram from %s", self.listen, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("udp %s: %s", self.listen, exc)
+
+
+class Honeypot:
+    """Listens on the configured sockets and runs the core; `start()`, `listening`, `stop()`."""
+
+    def __init__(
+        self,
+        settings: HoneypotSettings,
+        sink: EventSink,
+        *,
+        sensor: str = "",
+        data_dir: Path = Path("var"),
+        listen: Sequence[str] | None = None,
+        persona: str | None = None,
+        clock: Callable[[], float] = time.time,
+        token: Callable[[int], str] = secrets.token_hex,
+    ) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.clock = clock
+        self.data_dir = data_dir
+        self.listens = [parse_listen(spec) for spec in (listen if listen is not None else settings.listen)]
+        self.core = HoneypotCore(core_config(settings, sensor=sensor, persona=persona), token=token)
+        recordings = Path(settings.recordings_dir) if settings.recordings_dir else data_dir / "recordings"
+        self.media = MediaManager(self, recordings, settings)
+        self.listening: list[Listen] = []
+        self._ssl: ssl.SSLContext | None = None
+        if any(item.transport == "tls" for item in self.listens):
+            self._ssl = server_context(settings.tls_cert, settings.tls_key, directory=data_dir)
+        self._udp: list[asyncio.DatagramTransport] = []
+        self._servers: list[asyncio.Server] = []
+        self._connections: set[asyncio.StreamWriter] = set()
+        self._timer: asyncio.Task[None] | None = None
+        self._routes: dict[tuple[str, str], str] = {}
+
+    async def start(self) -> None:
+        """Bind every socket (OSError if one cannot be bound) and start the timer."""
+        loop = asyncio.get_running_loop()
+        try:
+            for item in self.listens:
+                if item.transport == "udp":
+                    transport, protocol = await loop.create_datagram_endpoint(
+                        functools.partial(_Datagram, self, item), local_addr=(item.host, item.port)
+                    )
+                    self._udp.append(transport)
+                    self.listening.append(Listen("udp", item.host, protocol.local_port))
+                else:
+                    context = self._ssl if item.transport == "tls" else None
+
+                    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter, item: Listen = item) -> None:
+                        await self._serve_stream(r, w, item)
+
+                    server = await asyncio.start_server(handle, item.host, item.port, ssl=context)
+                    self._servers.append(server)
+                    port = server.sockets[0].getsockname()[1]
+                    self.listening.append(Listen(item.transport, item.host, port))
+        except BaseException:
+            await self.stop()
+            raise
+        self._timer = loop.create_task(self._tick(), name="honeypot-timer")
+
+    async def stop(self) -> None:
+        """Close sockets, end calls (writing their recordings) and flush pending counts."""
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+            self._timer = None
+        for transport in self._udp:
+            transport.close()
+        for server in self._servers:
+            server.close()
+        for writer in list(self._connections):
+            writer.close()
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 2.0)
+        self._udp.clear()
+        self._servers.clear()
+        self.dispatch(self.core.close(self.clock()), None)
+        self.media.close_all()
+
+    async def __aenter__(self) -> Honeypot:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def dispatch(self, outputs: Sequence[Output], send: Callable[[bytes], object] | None) -> None:
+        """Carry out what the core asked for."""
+        for out in outputs:
+            if isinstance(out, Reply):
+                if send is not None:
+                    send(out.data)
+            elif isinstance(out, Emit):
+                self.sink.put(out.event)
+            elif isinstance(out, StartMedia):
+                self.media.start(out)
+            elif isinstance(out, StopMedia):
+                self.media.stop(out.call_id)
+
+    def local_ip_for(self, bound: str, peer_ip: str) -> str:
+        """The local address a reply to `peer_ip` leaves from (the bound one unless it is a wildcard)."""
+        if not _is_wildcard(bound):
+            return bound
+        key = (bound, peer_ip)
+        cached = self._routes.get(key)
+        if cached is not None:
+            return cached
+        family = socket.AF_INET6 if ":" in peer_ip else socket.AF_INET
+        try:
+            # connect() on UDP sends nothing; it only asks the kernel which source address it would use.
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.connect((peer_ip, 9))
+                local = str(probe.getsockname()[0])
+        except OSError:
+            local = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+        if len(self._routes) >= MAX_ROUTE_CACHE:
+            self._routes.clear()
+        self._routes[key] = local
+        return local
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TIMER_INTERVAL_SECONDS)
+            try:
+                self.dispatch(self.core.handle_timer(self.clock()), None)
+            except Exception:
+                log.exception("honeypot timer failed")
+
+    async def _serve_stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, item: Listen) -> None:
+        if len(self._connections) >= MAX_STREAM_CONNECTIONS:
+            writer.close()
+            return
+        self._connections.add(writer)
+        peername = writer.get_extra_info("peername") or ("", 0)
+        sockname = writer.get_extra_info("sockname") or (item.host, item.port)
+        peer = Peer(str(peername[0]), int(peername[1]), item.transport, str(sockname[0]), int(sockname[1]))
+        framer = StreamFramer()
+        try:
+            while True:
+                data = await asyncio.wait_for(reader.read(READ_CHUNK), STREAM_IDLE_SECONDS)
+                if not data:
+                    break
+                if not self._feed_stream(framer, data, peer, writer):
+                    break
+                await writer.drain()
+        except (TimeoutError, ConnectionError, ssl.SSLError, OSError) as exc:
+            log.debug("%s %s:%s closed: %r", item.transport, peer.ip, peer.port, exc)
+        finally:
+            self._connections.discard(writer)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 2.0)
+
+    def _feed_stream(self, framer: StreamFramer, data: bytes, peer: Peer, writer: asyncio.StreamWriter) -> bool:
+        """Handle the messages in `data`; False when the stream is unusable and must be closed."""
+        try:
+            framer.receive_data(data)
+            while (message := framer.next_message()) is not None:
+                self.dispatch(self.core.receive(message, peer, self.clock()), writer.write)
+        except ProtocolError as exc:
+            # A framing error leaves no way to find the next message: report it and hang up.
+            self.dispatch(self.core.malformed(data, peer, self.clock(), str(exc)), None)
+            return False
+        except Exception:
+            log.exception("%s %s:%s: failed to handle stream data", peer.transport, peer.ip, peer.port)
+            return False
+        return True
