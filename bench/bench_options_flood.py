@@ -35,6 +35,7 @@ from bench.common import (
     Server,
     cpu_seconds,
     free_udp_port,
+    loadavg,
     markdown_table,
     store_totals,
     udp_drops,
@@ -60,6 +61,9 @@ SIPP_PACING_TOLERANCE: Final = 0.97
 #: longest retransmission chain of RFC 3261 Timer E/F is 32 s).
 SIPP_GRACE_S: Final = 45.0
 
+#: How often the drop counter of SIPp's socket is read while it runs.
+DROP_POLL_S: Final = 0.2
+
 #: Calls in flight: one second's worth of calls at the target rate (at least 1000). A server that stops
 #: answering then throttles SIPp instead of letting it open calls without bound.
 MIN_CALL_LIMIT: Final = 1000
@@ -77,6 +81,7 @@ class SippRun:
     requests_retransmitted: int  # OPTIONS retransmitted (Timer E)
     elapsed_s: float  # CurrentTime - StartTime of the last statistics line
     exit_status: int
+    socket_drops: int = 0  # answers the kernel dropped at SIPp's own socket (last value seen)
 
 
 def _epoch(field: str) -> float:
@@ -92,7 +97,7 @@ def _last_row(path: Path) -> dict[str, str]:
     return rows[-1]
 
 
-def parse_sipp_results(stats_csv: Path, counts_csv: Path, exit_status: int) -> SippRun:
+def parse_sipp_results(stats_csv: Path, counts_csv: Path, exit_status: int, socket_drops: int = 0) -> SippRun:
     """Read SIPp's final statistics line and final message counts."""
     stats = _last_row(stats_csv)
     counts = _last_row(counts_csv)
@@ -105,6 +110,7 @@ def parse_sipp_results(stats_csv: Path, counts_csv: Path, exit_status: int) -> S
         requests_retransmitted=int(counts["0_OPTIONS_Retrans"]),
         elapsed_s=_epoch(stats["CurrentTime"]) - _epoch(stats["StartTime"]),
         exit_status=exit_status,
+        socket_drops=socket_drops,
     )
 
 
@@ -135,25 +141,33 @@ def run_sipp(port: int, rate: int, duration: float, senders: int, workdir: Path)
     scenario.write_bytes(SCENARIO.read_bytes())
     share = max(1, rate // senders)
     total = max(1, int(share * duration))
-    procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+    procs: list[tuple[str, int, subprocess.Popen[bytes]]] = []
     for n in range(senders):
         tag = f"{rate}-{n}"
-        argv = sipp_argv(port, free_udp_port(), share, total, workdir, tag)
+        local_port = free_udp_port()
+        argv = sipp_argv(port, local_port, share, total, workdir, tag)
         out = (workdir / f"sipp-{tag}.out").open("wb")
-        procs.append((tag, subprocess.Popen(argv, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)))
+        procs.append((tag, local_port, subprocess.Popen(argv, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)))
         out.close()
+    # While SIPp runs, watch the kernel's drop counter of its socket: answers lost there come back as
+    # retransmissions and failed calls that are the sender's fault, not the server's.
+    client_drops = dict.fromkeys((tag for tag, _, _ in procs), 0)
+    deadline = time.monotonic() + duration + SIPP_GRACE_S + 15
+    while time.monotonic() < deadline and any(proc.poll() is None for _, _, proc in procs):
+        for tag, local_port, proc in procs:
+            if proc.poll() is None:
+                client_drops[tag] = max(client_drops[tag], udp_drops(local_port) or 0)
+        time.sleep(DROP_POLL_S)
     runs = []
-    for tag, proc in procs:
-        try:
-            status = proc.wait(timeout=duration + SIPP_GRACE_S + 15)
-        except subprocess.TimeoutExpired:
+    for tag, _, proc in procs:
+        if proc.poll() is None:
             proc.kill()
-            status = proc.wait(timeout=10)
+        status = proc.wait(timeout=10)
         # -trace_counts names its file after the scenario and SIPp's pid.
         counts = workdir / f"options_uac_{proc.pid}_counts.csv"
         if not counts.exists():
             raise RuntimeError(f"SIPp exited with {status} without counts; see {workdir / f'sipp-{tag}.out'}")
-        runs.append(parse_sipp_results(workdir / f"stats-{tag}.csv", counts, status))
+        runs.append(parse_sipp_results(workdir / f"stats-{tag}.csv", counts, status, client_drops[tag]))
     return runs
 
 
@@ -170,6 +184,7 @@ def flood_once(target: str, rate: int, duration: float, senders: int, workdir: P
     """Start `target`, flood it at `rate` for `duration` s, stop it, and account for every request."""
     port = free_udp_port()
     server = make_server(target, workdir / f"{target}-{rate}", port)
+    loadavg_before = loadavg()
     server.start()
     try:
         pids = server.pids()
@@ -198,6 +213,8 @@ def flood_once(target: str, rate: int, duration: float, senders: int, workdir: P
         "answered_per_s": round(answered / elapsed, 1) if elapsed > 0 else 0.0,
         "elapsed_s": round(elapsed, 3),
         "server_socket_drops": drops,
+        "sipp_socket_drops": sum(r.socket_drops for r in runs),
+        "loadavg_before": loadavg_before,
         "server_cpu_percent": round(100.0 * server_cpu / elapsed, 1) if elapsed > 0 else 0.0,
         "sipp_cpu_percent": round(
             100.0
@@ -252,7 +269,8 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
         "loss %",
         "answered/s",
         "retrans",
-        "socket drops",
+        "server drops",
+        "SIPp drops",
         "server CPU %",
         "SIPp CPU %",
         "store Σcount = received",
@@ -275,6 +293,7 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
                 f"{r['answered_per_s']:.0f}",
                 r["retransmissions"],
                 r["server_socket_drops"],
+                r["sipp_socket_drops"],
                 r["server_cpu_percent"],
                 r["sipp_cpu_percent"],
                 check,

@@ -154,6 +154,14 @@ def stop_process(proc: subprocess.Popen[bytes], sig: int, timeout: float = STOP_
     return proc.returncode
 
 
+def loadavg() -> float:
+    """The 1-minute load average: other work on the machine skews every number, so it is recorded."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return -1.0
+
+
 # --- UDP on loopback ------------------------------------------------------------------------------------
 
 
