@@ -10,7 +10,7 @@ from sipwarden.fraud.alerts import ClassifiedCall, FraudAlert
 from sipwarden.fraud.destination import DestinationClassifier
 from sipwarden.fraud.history import AccountHistory
 from sipwarden.fraud.records import CallRecord, Destination
-from sipwarden.fraud.rules import CallContext, FraudRule, default_rules
+from sipwarden.fraud.rules import EVIDENCE_WINDOW_SECONDS, CallContext, FraudRule, default_rules
 from sipwarden.fraud.settings import FraudSettings
 
 #: Accounts remembered at once. A PBX has far fewer; the bound only stops a CDR file full of
@@ -61,7 +61,12 @@ class FraudGuard:
         self.rates = RateTable(s.rates, s.default_international_rate)
         self.cooldown = timedelta(seconds=s.alert_cooldown_seconds)
         self._keep = timedelta(
-            seconds=max(s.burst_window_seconds, s.short_series_window_seconds, s.alert_cooldown_seconds)
+            seconds=max(
+                s.burst_window_seconds,
+                s.short_series_window_seconds,
+                s.alert_cooldown_seconds,
+                EVIDENCE_WINDOW_SECONDS,
+            )
         )
         self._settle = timedelta(seconds=s.burst_window_seconds)
         self._budget = timedelta(seconds=s.budget_window_seconds)

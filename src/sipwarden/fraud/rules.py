@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Protocol
+from typing import Final, Protocol
 from zoneinfo import ZoneInfo
 
 from sipwarden.fraud.alerts import ClassifiedCall, Severity
 from sipwarden.fraud.history import AccountHistory
 from sipwarden.fraud.settings import FraudSettings
 from sipwarden.intel.risk import RiskClass
+
+#: Alerts on single calls (high risk, after hours) also list the account's matching calls of the
+#: last hour, so an operator sees the whole pattern, not just the call that tripped the rule.
+EVIDENCE_WINDOW_SECONDS: Final = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +73,7 @@ class HighRiskDestination:
 
     def __init__(self, settings: FraudSettings) -> None:
         self.min_risk = RiskClass.parse(settings.risk_alert_min)
-        self.window = settings.alert_cooldown_seconds
+        self.window = max(settings.alert_cooldown_seconds, EVIDENCE_WINDOW_SECONDS)
 
     def check(self, ctx: CallContext, history: AccountHistory) -> Finding | None:
         call = ctx.call
@@ -157,7 +161,7 @@ class AfterHours:
         self.end = time.max if end == "24:00" else time.fromisoformat(end)
         self.days = frozenset(settings.business_days)
         self.all_calls = settings.after_hours_scope == "all"
-        self.window = settings.alert_cooldown_seconds
+        self.window = max(settings.alert_cooldown_seconds, EVIDENCE_WINDOW_SECONDS)
 
     def in_hours(self, ts: datetime) -> bool:
         """Whether `ts` falls in business hours in the configured zone."""
