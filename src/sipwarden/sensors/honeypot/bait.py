@@ -28,6 +28,8 @@ class BaitRange:
             return False
         if self.width and len(username) != self.width:
             return False
+        if not self.width and len(username) > 1 and username.startswith("0"):
+            return False  # "0106" is another account than "106" on a PBX
         return self.first <= int(username) <= self.last
 
 
@@ -35,8 +37,8 @@ def parse_bait_ranges(specs: Iterable[str]) -> tuple[BaitRange, ...]:
     """Parse `100-199`, `1000-1099`, `42`; ValueError names a bad entry."""
     out = []
     for spec in specs:
-        first_s, _, last_s = spec.strip().partition("-")
-        last_s = last_s or first_s
+        first_s, sep, last_s = spec.strip().partition("-")
+        last_s = last_s if sep else first_s
         if not (first_s.isdigit() and last_s.isdigit()):
             raise ValueError(f"bait account {spec!r}: expected NUMBER or FIRST-LAST")
         first, last = int(first_s), int(last_s)
