@@ -1,0 +1,162 @@
+"""Dial strings -> E.164 numbers and countries, with Google's libphonenumber data (`phonenumbers`).
+
+A toll-fraud attacker who has an account on a PBX does not know its dial plan, so the same target
+arrives under many prefixes: ``+``, ``00``, ``011`` (North America), ``810`` (Russia), an outside
+line ``9`` in front of any of those, and junk such as ``++`` or ``0+``. `normalize_dialled` tries
+every prefix that fits and keeps the interpretation libphonenumber likes best, so a campaign that
+walks ``9011``, ``900``, ``9`` and ``00`` in front of +231 4599711 is seen as one target.
+
+Many premium-rate ranges used for fraud are not (or no longer) in the public numbering plans, so
+libphonenumber calls them "possible" but not "valid"; they are kept, with ``valid=False``.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from dataclasses import dataclass
+from typing import Final
+
+import phonenumbers
+from phonenumbers import PhoneNumber, PhoneNumberType
+
+__all__ = ["DialledNumber", "normalize_dialled", "target_from_uri_user"]
+
+#: Longest dial string worth parsing. E.164 numbers have at most 15 digits (ITU-T E.164 6.1); with
+#: the longest prefix combination (``9011``) and sub-addresses that is well under 32.
+MAX_DIAL_DIGITS: Final = 32
+#: Bound on the raw string kept in a DialledNumber (it is stored and shown in the UI).
+MAX_RAW_CHARS: Final = 128
+
+#: A number libphonenumber does not know (only "possible") needs this many national digits: PBX
+#: extensions have 2-5 digits and some plans (Germany) allow numbers that short, so an unknown
+#: 4-5 digit number is far more likely an extension than a real destination.
+MIN_POSSIBLE_NATIONAL_DIGITS: Final = 6
+
+#: Prefixes that say "an international number follows", longest first within each family.
+#: Data, not code: add a prefix here with a comment on where it is used.
+INTERNATIONAL_PREFIXES: Final[tuple[str, ...]] = (
+    "+00",  # junk: both forms at once, seen from scripts that prepend "+" to whatever was dialled
+    "++",  # junk: doubled plus
+    "0+",  # junk: trunk zero before the plus
+    "+",  # E.164 (RFC 3966 global number)
+    "00",  # ITU-T E.164 recommended international prefix (most of the world)
+    "011",  # North American Numbering Plan
+    "810",  # Russia and other former-USSR plans (8, dial tone, 10)
+)
+#: An outside-line digit some PBX dial plans need before any external number.
+OUTSIDE_LINE_PREFIXES: Final[tuple[str, ...]] = ("9",)
+
+_TYPE_NAMES: Final[dict[int, str]] = {
+    value: name for name, value in vars(PhoneNumberType).items() if name.isupper() and isinstance(value, int)
+}
+# RFC 3966 5.1.1 visual-separator, plus spaces and the dots and slashes people type.
+_VISUAL_SEPARATORS: Final = re.compile(r"[\s\-.()/\[\]]")
+
+# How good an interpretation is; higher wins, ties go to the earlier candidate.
+_VALID: Final = 3  # libphonenumber knows the range
+_POSSIBLE: Final = 2  # right length for a known country
+_COUNTRY_ONLY: Final = 1  # only the country code is recognised (after an explicit international prefix)
+
+
+@dataclass(frozen=True, slots=True)
+class DialledNumber:
+    """What a dial string most likely means."""
+
+    raw: str  # as dialled (bounded to MAX_RAW_CHARS)
+    digits: str  # the digits of `raw`, without "+" or separators
+    prefix: str  # the dial-out prefix taken off ("9011", "00", "+", "" ...)
+    e164: str | None  # "+2314599711", or None (extension, service code, garbage)
+    country: str | None  # ISO 3166 region ("LR"); "001" for non-geographic codes (+881 satellite...)
+    valid: bool  # libphonenumber knows the range (False for many premium fraud ranges)
+    number_type: str | None  # "PREMIUM_RATE", "MOBILE", "FIXED_LINE"... for valid numbers
+    alternatives: tuple[str, ...] = ()  # other E.164 readings that scored as well (ambiguous prefix)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    score: int
+    prefix: str
+    number: PhoneNumber
+    e164: str
+    country: str | None
+
+
+def target_from_uri_user(user: str) -> str:
+    """The dialled string in a SIP URI user part: ``;params`` dropped, %-escapes undone, separators removed.
+
+    ``+44%20(20)%207123-4567;phone-context=example.com`` -> ``+442071234567`` (RFC 3261 19.1.2, RFC 3966).
+    """
+    user = user.split(";", 1)[0]
+    user = urllib.parse.unquote(user, errors="replace")
+    return _VISUAL_SEPARATORS.sub("", user)
+
+
+def _read(national: str, prefix: str, region: str | None, explicit: bool) -> _Reading | None:
+    """Score one interpretation: `national` in `region`, or international when `region` is None."""
+    text = national if region is not None else "+" + national
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    region_of_number = phonenumbers.region_code_for_number(number)
+    if phonenumbers.is_valid_number(number):
+        score = _VALID
+    elif (
+        phonenumbers.is_possible_number(number)
+        and region_of_number is not None
+        and len(phonenumbers.national_significant_number(number)) >= MIN_POSSIBLE_NATIONAL_DIGITS
+    ):
+        score = _POSSIBLE
+    elif explicit and phonenumbers.region_code_for_country_code(number.country_code or 0) != "ZZ":
+        score = _COUNTRY_ONLY
+    else:
+        return None
+    country = region_of_number or phonenumbers.region_code_for_country_code(number.country_code or 0)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return _Reading(score, prefix, number, e164, None if country == "ZZ" else country)
+
+
+def _candidates(text: str, default_region: str | None) -> list[tuple[str, str, str | None, bool]]:
+    """(prefix, rest, region, explicit) in order of preference when scores tie."""
+    out: list[tuple[str, str, str | None, bool]] = []
+    # 1. an explicit international prefix, possibly behind an outside line: longest first
+    explicit = sorted(
+        {line + intl for line in ("", *OUTSIDE_LINE_PREFIXES) for intl in INTERNATIONAL_PREFIXES}, key=len, reverse=True
+    )
+    out += [(p, text[len(p) :], None, True) for p in explicit if text.startswith(p)]
+    if "+" in text:
+        return out  # a plus says "international" on its own; no other reading makes sense
+    # 2. a national number of the PBX's own country, possibly behind an outside line
+    if default_region is not None:
+        out += [(p, text[len(p) :], default_region, False) for p in (*OUTSIDE_LINE_PREFIXES, "") if text.startswith(p)]
+    # 3. bare E.164 digits, as trunks that take numbers without any prefix receive them
+    out += [(p, text[len(p) :], None, False) for p in (*OUTSIDE_LINE_PREFIXES, "") if text.startswith(p)]
+    return out
+
+
+def normalize_dialled(raw: str, *, default_region: str | None = None) -> DialledNumber:
+    """Interpret a dial string; `default_region` (ISO code) lets national numbers of the PBX's country in.
+
+    Never raises on hostile input: what cannot be read as a number has ``e164=None``.
+    """
+    raw = raw[:MAX_RAW_CHARS]
+    text = _VISUAL_SEPARATORS.sub("", raw)
+    digits = "".join(c for c in text if c.isdigit() and c.isascii())
+    region = default_region.upper() if default_region else None
+    readings: list[_Reading] = []
+    if re.fullmatch(r"[+0-9]+", text) and len(digits) <= MAX_DIAL_DIGITS:
+        for prefix, rest, where, explicit in _candidates(text, region):
+            if rest and rest.isdigit():
+                reading = _read(rest, prefix, where, explicit)
+                if reading is not None:
+                    readings.append(reading)
+    if not readings:
+        return DialledNumber(raw, digits, "", None, None, False, None)
+    best = max(readings, key=lambda r: r.score)  # max keeps the first of equals: the preferred order
+    if best.score == _COUNTRY_ONLY:
+        return DialledNumber(raw, digits, best.prefix, None, best.country, False, None)
+    alternatives = tuple(dict.fromkeys(r.e164 for r in readings if r.score == best.score and r.e164 != best.e164))
+    valid = best.score == _VALID
+    number_type = _TYPE_NAMES.get(phonenumbers.number_type(best.number)) if valid else None
+    return DialledNumber(raw, digits, best.prefix, best.e164, best.country, valid, number_type, alternatives)
