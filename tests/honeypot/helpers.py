@@ -32,7 +32,9 @@ def counter_token() -> Callable[[int], str]:
 def make_core(**settings: Any) -> HoneypotCore:
     """A core with default settings changed by `settings` and deterministic tokens."""
     persona = settings.pop("persona_name", None)
-    return HoneypotCore(core_config(HoneypotSettings(**settings), sensor="test", persona=persona), token=counter_token())
+    return HoneypotCore(
+        core_config(HoneypotSettings(**settings), sensor="test", persona=persona), token=counter_token()
+    )
 
 
 def sip_request(

@@ -23,7 +23,9 @@ def _audio_packets(seconds: float, *, pt: int = 8) -> list[bytes]:
     pcm = tone((700.0,), int(seconds * 1000), amplitude=0.5)
     payload = alaw_encode(pcm)
     return [
-        serialize_rtp(RtpPacket(pt, i, i * PACKET_SAMPLES, 1234, payload[i * PACKET_SAMPLES : (i + 1) * PACKET_SAMPLES]))
+        serialize_rtp(
+            RtpPacket(pt, i, i * PACKET_SAMPLES, 1234, payload[i * PACKET_SAMPLES : (i + 1) * PACKET_SAMPLES])
+        )
         for i in range(len(payload) // PACKET_SAMPLES)
     ]
 
@@ -61,7 +63,9 @@ def test_recording_stops_at_its_length_bound(tmp_path: Path) -> None:
 
 def test_disk_quota_is_shared_and_enforced(tmp_path: Path) -> None:
     quota = DiskQuota(tmp_path, 16000 * 2)  # two seconds of audio in all
-    sessions = [MediaSession(8, None, WavRecorder(tmp_path / f"{i}.wav", max_seconds=60, quota=quota), ssrc=i) for i in range(3)]
+    sessions = [
+        MediaSession(8, None, WavRecorder(tmp_path / f"{i}.wav", max_seconds=60, quota=quota), ssrc=i) for i in range(3)
+    ]
     for session in sessions:
         for packet in _audio_packets(1.5):
             session.receive(packet)
@@ -83,7 +87,9 @@ def test_dtmf_digits_are_collected_once_each() -> None:
     timestamp = 1000
     for seq, key in enumerate([1, 2, 11, 0]):  # 1 2 # 0
         for step, end in ((160, False), (320, False), (480, True), (480, True), (480, True)):
-            packet = RtpPacket(101, seq * 10 + step // 160, timestamp, 7, serialize_telephone_event(TelephoneEvent(key, end, 10, step)))
+            packet = RtpPacket(
+                101, seq * 10 + step // 160, timestamp, 7, serialize_telephone_event(TelephoneEvent(key, end, 10, step))
+            )
             digit = session.receive(serialize_rtp(packet))
             if digit:
                 digits.append(digit)

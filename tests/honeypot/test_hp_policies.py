@@ -13,7 +13,9 @@ from sipwarden.sensors.honeypot.ratelimit import RateLimiter
 
 
 def test_bait_ranges_and_passwords() -> None:
-    policy = BaitPolicy(parse_bait_ranges(["100-199", "1000-1099", "0100-0105"]), ["1234", "100"], accept_own_number=True)
+    policy = BaitPolicy(
+        parse_bait_ranges(["100-199", "1000-1099", "0100-0105"]), ["1234", "100"], accept_own_number=True
+    )
     assert policy.exists("100") and policy.exists("199") and policy.exists("1050") and policy.exists("0103")
     assert not policy.exists("200") and not policy.exists("99") and not policy.exists("admin")
     assert not policy.exists("0106") and not policy.exists("") and not policy.exists(None)
@@ -61,7 +63,14 @@ def test_rate_limiter_memory_is_bounded() -> None:
 
 
 def _event(kind: str = "probe", ip: str = "203.0.113.1", second: int = 0, **kw: object) -> Event:
-    return Event(ts=datetime(2026, 1, 1, 0, 0, second, tzinfo=UTC), kind=kind, source="honeypot", src_ip=ip, method="OPTIONS", **kw)  # type: ignore[arg-type]
+    return Event(
+        ts=datetime(2026, 1, 1, 0, 0, second, tzinfo=UTC),
+        kind=kind,
+        source="honeypot",
+        src_ip=ip,
+        method="OPTIONS",
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_identical_probes_fold_into_one_count() -> None:
@@ -85,7 +94,9 @@ def test_different_probes_are_not_merged_and_counts_stay_exact() -> None:
         out += agg.add(_event(ip=f"203.0.113.{i % 3}", username=str(100 + i % 2)), now=float(i) * 0.1)
     out += agg.flush_all()
     assert sum(e.count for e in out) == 300
-    assert {(e.src_ip, e.username) for e in out} == {(f"203.0.113.{a}", str(100 + b)) for a in range(3) for b in range(2)}
+    assert {(e.src_ip, e.username) for e in out} == {
+        (f"203.0.113.{a}", str(100 + b)) for a in range(3) for b in range(2)
+    }
 
 
 def test_calls_and_cracks_are_never_aggregated() -> None:

@@ -77,7 +77,7 @@ def test_svwar_tags_the_extension() -> None:
 
 
 def test_svmap_tags_the_scanned_address() -> None:
-    tag = createTag("%s%s" % ("".join("%02x" % int(x) for x in "127.0.0.1".split(".")), "%04x" % 5060))  # noqa: UP031
+    tag = createTag("%s%s" % ("".join("%02x" % int(x) for x in ("127", "0", "0", "1")), "%04x" % 5060))  # noqa: UP031
     text = makeRequest(
         "OPTIONS", '"sipvicious"<sip:100@1.1.1.1>', '"sipvicious"<sip:100@1.1.1.1>', "127.0.0.1", 5060,
         "777", "127.0.0.1", None, localtag=tag, extension="100",
@@ -116,9 +116,15 @@ NMAP_PROBE = (
         (NMAP_PROBE.replace("tag=root", "tag=x1").replace("Accept:", "User-Agent: Nmap NSE\r\nAccept:"), "nmap"),
         (NMAP_PROBE.replace("tag=root", "tag=x1").replace("Accept:", "User-Agent: pplsip\r\nAccept:"), "sippts"),
         (NMAP_PROBE.replace("tag=root", "tag=x1").replace("Accept:", "User-Agent: sipcli/v1.8\r\nAccept:"), "sipcli"),
-        (NMAP_PROBE.replace("tag=root", "tag=x1").replace("Accept:", "User-Agent: VaxSIPUserAgent/3.1\r\nAccept:"), "vaxsip"),
+        (
+            NMAP_PROBE.replace("tag=root", "tag=x1").replace("Accept:", "User-Agent: VaxSIPUserAgent/3.1\r\nAccept:"),
+            "vaxsip",
+        ),
         (NMAP_PROBE.replace("tag=root", "tag=x1").replace("Accept:", "User-Agent: sundayddr\r\nAccept:"), "sundayddr"),
-        (NMAP_PROBE.replace("tag=root", "tag=x1").replace("Accept:", "User-Agent: sipsak 0.9.8.1\r\nAccept:"), "sipsak"),
+        (
+            NMAP_PROBE.replace("tag=root", "tag=x1").replace("Accept:", "User-Agent: sipsak 0.9.8.1\r\nAccept:"),
+            "sipsak",
+        ),
         (NMAP_PROBE.replace("tag=root", "tag=12345SIPpTag001"), "sipp"),
         (NMAP_PROBE.replace("tag=root", "tag=x1").replace("Accept:", "User-Agent: Yealink SIP-T46S\r\nAccept:"), None),
     ],
@@ -129,6 +135,6 @@ def test_user_agents_and_tags(text: str, tool: str | None) -> None:
 
 def test_svwar_invite_sdp_is_recognised_even_with_another_user_agent() -> None:
     body = "v=0\r\no=- 1 1 IN IP4 1.1.1.1\r\ns=svwar\r\nc=IN IP4 1.1.1.1\r\nt=0 0\r\nm=audio 6060 RTP/AVP 0 8\r\n"
-    assert recognise(user_agent="Linphone", from_tag="x1", branch="z9hG4bKabc", method="INVITE", body=body.encode()) == (
-        "sipvicious/svwar"
-    )
+    assert recognise(
+        user_agent="Linphone", from_tag="x1", branch="z9hG4bKabc", method="INVITE", body=body.encode()
+    ) == ("sipvicious/svwar")
