@@ -148,10 +148,10 @@ def test_search_budget_per_source_bounds_cpu() -> None:
     assert second.password is None  # budget spent
 
 
-def _call(  # noqa: S107 - the bait password of the test account
+def _call(
     core: HoneypotCore,
     *,
-    password: str = "100",
+    password: str = "100",  # noqa: S107 - the bait password of the test account
     target: str = "9011441234567890",
     call_id: str = "inv-1",
     body: bytes = SDP_OFFER,
