@@ -5,7 +5,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -278,3 +284,93 @@ def test_top_passwords_is_a_short_unique_list() -> None:
     assert len(set(TOP_PASSWORDS)) == len(TOP_PASSWORDS)
     for weak in ("1234", "123456", "password", "0000", "admin", "100", "secret", "voip", "sip"):
         assert weak in TOP_PASSWORDS
+
+
+# --- SIPVicious svcrack, the tool behind most SIP password brute force -------------------------
+
+SVCRACK = Path(sys.executable).with_name("sipvicious_svcrack")
+SVCRACK_USER = "100"
+SVCRACK_PASSWORD = "1042"
+#: Hard bounds on the loopback responder: svcrack sends one REGISTER per password in its range.
+SVCRACK_MAX_PACKETS = 500
+SVCRACK_MAX_SECONDS = 60.0
+
+
+def _header(message: str, *names: str) -> str | None:
+    for line in message.split("\r\n")[1:]:
+        name, sep, value = line.partition(":")
+        if sep and name.strip().lower() in names:
+            return value.strip()
+    return None
+
+
+def _svcrack_responder(sock: socket.socket, qop: str | None, seen: list[tuple[str, str | None]]) -> None:
+    """A minimal registrar: 401 with a fresh challenge until the password is right, then 200."""
+    counter = itertools.count()
+    deadline = time.monotonic() + SVCRACK_MAX_SECONDS
+    for _ in range(SVCRACK_MAX_PACKETS):
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            data, addr = sock.recvfrom(65535)
+        except (TimeoutError, OSError):
+            return
+        message = data.decode("utf-8", "replace")
+        copied = [
+            f"{name}: {value}"
+            for name, keys in (
+                ("Via", ("via", "v")),
+                ("From", ("from", "f")),
+                ("To", ("to", "t")),
+                ("Call-ID", ("call-id", "i")),
+                ("CSeq", ("cseq",)),
+            )
+            if (value := _header(message, *keys)) is not None
+        ]
+        auth = _header(message, "authorization")
+        status = "401 Unauthorized"
+        extra = ""
+        if auth is not None:
+            creds = parse_authorization(auth)
+            # The password svcrack tried, as it encodes it in the From tag: hex("user:password" 0x01 random)
+            from_tag = (_header(message, "from", "f") or "").rsplit(";tag=", 1)[1]
+            user, _, password = bytes.fromhex(from_tag).split(b"\x01")[0].decode().partition(":")
+            assert user == SVCRACK_USER
+            recovered = recover_password(
+                creds, "REGISTER", candidate_passwords(user, (), max_digits=4), max_tries=12_000
+            )
+            seen.append((password, recovered))
+            if verify(creds, SVCRACK_PASSWORD, "REGISTER"):
+                status = "200 OK"
+        if status.startswith("401"):
+            challenge = make_challenge("sipwarden", lambda: f"n{next(counter):06d}", qop=qop)
+            extra = f"WWW-Authenticate: {challenge.to_header()}\r\n"
+        reply = f"SIP/2.0 {status}\r\n" + "\r\n".join(copied) + "\r\n" + extra + "Content-Length: 0\r\n\r\n"
+        sock.sendto(reply.encode(), addr)
+        if status.startswith("200"):
+            return
+
+
+@pytest.mark.tools
+@pytest.mark.skipif(not SVCRACK.exists(), reason="sipvicious is not installed")
+@pytest.mark.parametrize("qop", ["auth", None])
+def test_svcrack_guesses_are_recovered(qop: str | None) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    seen: list[tuple[str, str | None]] = []
+    server = threading.Thread(target=_svcrack_responder, args=(sock, qop, seen), daemon=True)
+    server.start()
+    try:
+        result = subprocess.run(
+            [str(SVCRACK), "-u", SVCRACK_USER, "-r", "1000-1060", "-p", str(port), "-P", "0",
+             "-b", "127.0.0.1", "-x", "127.0.0.1", "--maximumtime", "5", "127.0.0.1"],
+            capture_output=True, text=True, timeout=SVCRACK_MAX_SECONDS, check=False,
+        )  # fmt: skip
+    finally:
+        server.join(timeout=SVCRACK_MAX_SECONDS)
+        sock.close()
+    assert len(seen) >= 40, result.stdout + result.stderr
+    # every guess svcrack sent is recovered from the Authorization header alone
+    assert all(password == recovered for password, recovered in seen), seen
+    assert seen[-1] == (SVCRACK_PASSWORD, SVCRACK_PASSWORD)
+    assert SVCRACK_PASSWORD in result.stdout + result.stderr
