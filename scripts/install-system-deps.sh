@@ -15,6 +15,7 @@ declare -A wanted=(
   [kamailio]=kamailio
   [fail2ban-regex]=fail2ban
   [pg_ctlcluster]=postgresql
+  [chromium]=chromium
 )
 
 missing=()
@@ -25,6 +26,8 @@ for cmd in "${!wanted[@]}"; do
 done
 # SIPp's sample audio is what the call tests send.
 [ -f /usr/share/sip-tester/g711a.pcap ] || missing+=(sip-tester)
+# The PostgreSQL tests run initdb/pg_ctl from the server package, which is not on PATH.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 
@@ -136,3 +146,64 @@ def test_bad_parameters_are_clear_errors(client: TestClient, params: dict[str, s
     r = client.get("/api/events", params=params)
     assert r.status_code == status
     assert text in r.text
+
+
+# --- in a real browser ------------------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+#: Virtual time Chromium gives the page: the script polls once a second, so about four polls.
+VIRTUAL_MS = 4000
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """Run `app` with uvicorn on a free loopback port in a thread; yield its base URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline and thread.is_alive():
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@pytest.mark.tools
+def test_browser_shows_events_live_and_inert(store: Store) -> None:
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium not installed (make system-deps)")
+        pytest.skip("chromium not installed")
+    hostile = '<img src=x onerror="document.title=1">'
+    first = [probe(3, ip="192.0.2.1"), probe(2, ip="2001:db8::5", src_port=5070, user_agent=hostile)]
+    later = [Event(ts=utcnow(), kind="auth_success", source="honeypot", src_ip="198.51.100.7", username="1001")]
+    store.add_events(first)
+    real_events = store.events
+    calls: list[dict[str, object]] = []
+
+    def events_spy(**kw: Any) -> list[Event]:
+        # The second poll finds a new event, exactly as if a sensor had just recorded it.
+        calls.append(kw)
+        if len(calls) == 2:
+            store.add_events(later)
+        return real_events(**kw)
+
+    with mock.patch.object(store, "events", side_effect=events_spy), serving(create_web_app(store)) as url:
+        argv = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", f"--virtual-time-budget={VIRTUAL_MS}"]
+        dom = subprocess.run([*argv, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert len(calls) >= 3, "the page did not keep polling"
+    assert calls[0]["after_id"] is None and calls[1]["after_id"] == first[-1].id
+    ids = re.findall(r'<tr data-id="([0-9A-Z]{26})"', dom)
+    assert ids == [later[0].id, first[1].id, first[0].id]  # newest on top
+    assert "[2001:db8::5]:5070" in dom
+    # the attacker's markup is text in a cell, not an element
+    assert "&lt;img src=x onerror=" in dom and "<img" not in dom
+    assert "<title>sipwarden — live events</title>" in dom
+    assert 'class="ok"' in dom

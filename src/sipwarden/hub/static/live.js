@@ -78,8 +78,7 @@
       if (data.cursor) cursor = data.cursor;
       if (cursor && data.events.length >= limit) again = 0; // a full page: more are waiting
       empty.hidden = body.rows.length > 0;
-      status.textContent = "live — " + shown + " events since the page opened, updated " +
-        new Date().toLocaleTimeString();
+      status.textContent = "live — " + shown + " events received, last update " + new Date().toLocaleTimeString();
       status.className = "ok";
     } catch (err) {
       status.textContent = "cannot reach sipwarden (" + err.message + "), retrying…";
