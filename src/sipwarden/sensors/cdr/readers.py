@@ -207,25 +207,42 @@ def detect_format(sample: str) -> str:
     raise CdrFormatError(f"unrecognised CDR format ({len(row)} columns); pass --format")
 
 
-def iter_json_docs(text: str) -> Iterator[tuple[int, Any | CdrFormatError]]:
-    """Every JSON document in `text` (one per file, NDJSON, or concatenated), with its line number."""
+def split_json_docs(text: str) -> tuple[list[tuple[int, Any | CdrFormatError]], str]:
+    """Complete JSON documents in `text` (with line numbers) and the unfinished tail, if any.
+
+    Documents may be one per file, one per line (NDJSON) or concatenated. A document cut off by
+    the end of `text` is returned as the tail (a writer may still be writing it); a broken one
+    becomes a CdrFormatError and reading resumes at the next line that opens an object.
+    """
     decoder = json.JSONDecoder()
+    out: list[tuple[int, Any | CdrFormatError]] = []
     pos, n = 0, len(text)
     line, counted = 1, 0
     while pos < n:
         while pos < n and text[pos].isspace():
             pos += 1
         if pos >= n:
-            return
+            break
         line += text.count("\n", counted, pos)
         counted = pos
         try:
             doc, pos = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
-            yield line, CdrFormatError(f"bad JSON: {exc.msg}")
-            nxt = text.find("\n{", pos)
+            if exc.pos >= len(text.rstrip()):
+                return out, text[pos:]
+            out.append((line, CdrFormatError(f"bad JSON: {exc.msg}")))
+            nxt = text.find("\n{", exc.pos)
             if nxt < 0:
-                return
+                break
             pos = nxt + 1
             continue
-        yield line, doc
+        out.append((line, doc))
+    return out, ""
+
+
+def iter_json_docs(text: str) -> Iterator[tuple[int, Any | CdrFormatError]]:
+    """Every JSON document of a whole file; an unfinished last one is an error."""
+    docs, tail = split_json_docs(text)
+    yield from docs
+    if tail.strip():
+        yield text.count("\n", 0, len(text) - len(tail)) + 1, CdrFormatError("JSON document cut off")
