@@ -62,6 +62,9 @@ __all__ = [
 MANDATORY_REQUEST_HEADERS: Final = ("Via", "From", "To", "Call-ID", "CSeq")
 _MANDATORY: Final = frozenset(MANDATORY_REQUEST_HEADERS)
 
+#: Headers that may appear once; different repeated values are an error (RFC 3261 7.3.1).
+_SINGLE_VALUED: Final = frozenset({"Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Length", "Content-Type"})
+
 # Folding (RFC 3261 7.3.1): a line starting with SP/HT continues the previous one; the line break
 # and the leading whitespace together count as a single SP.
 _FOLD_RE: Final = re.compile(r"\r?\n[ \t]+")
@@ -238,7 +241,8 @@ def parse_content_length(value: str) -> int:
 
 def _max_forwards(value: str) -> int:
     value = value.strip(" \t")
-    if not _is_digits(value) or len(value) > 3 or int(value) > MAX_MAX_FORWARDS:
+    # Leading zeros are legal (RFC 4475 3.1.1.1 wsinv sends "0068"); the length cap keeps int() small.
+    if not _is_digits(value) or len(value) > MAX_CONTENT_LENGTH_DIGITS or int(value) > MAX_MAX_FORWARDS:
         raise RemoteProtocolError(f"bad Max-Forwards {value[:20]!r}")
     return int(value)
 
@@ -306,7 +310,7 @@ def parse_message(data: bytes) -> Request | Response:
         append((cname, value))
         setdefault(cname, value)
     if len(first) != len(pairs):
-        _check_repeated_content_length(pairs)
+        _check_repeated(pairs)
     headers = Headers(tuple(pairs), first)
 
     length_text = first.get("Content-Length")
@@ -338,12 +342,17 @@ def _header_name(name: str, colon: str, value: str) -> str | None:
     return canonical_name(name)
 
 
-def _check_repeated_content_length(pairs: list[tuple[str, str]]) -> None:
-    # Two different lengths make the body boundary ambiguous: refuse rather than guess which one a
-    # downstream parser would pick (the classic request-smuggling split).
-    lengths = {parse_content_length(value) for name, value in pairs if name == "Content-Length"}
-    if len(lengths) > 1:
-        raise RemoteProtocolError("conflicting Content-Length headers")
+def _check_repeated(pairs: list[tuple[str, str]]) -> None:
+    # A single-valued header given twice with different values makes the message ambiguous: which
+    # Call-ID or body length is real depends on the parser (RFC 4475 3.1.2.11 mcl01, 3.1.2.14
+    # multi01). Refuse rather than guess; identical repeats are harmless and tolerated.
+    seen: dict[str, str] = {}
+    for name, value in pairs:
+        if name in _SINGLE_VALUED:
+            if name == "Content-Length":
+                value = str(parse_content_length(value))
+            if seen.setdefault(name, value) != value:
+                raise RemoteProtocolError(f"conflicting {name} headers")
 
 
 def _parse_request(start: str, headers: Headers, body: bytes, first: dict[str, str]) -> Request:
