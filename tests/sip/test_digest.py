@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import itertools
 import socket
@@ -153,6 +154,31 @@ def test_auth_int_hashes_the_body() -> None:
     assert creds.qop == "auth-int"
     assert verify(creds, "p", "INVITE", body=body)
     assert not verify(creds, "p", "INVITE", body=b"v=1\r\n")
+
+
+def test_undecodable_bytes_hash_as_sent() -> None:
+    # a parser that decodes header bytes with surrogateescape hands us lone surrogates
+    user_bytes = b"\xff100"
+    creds = Credentials(
+        username=user_bytes.decode("utf-8", "surrogateescape"), realm="r", nonce="n", uri="sip:x", response=""
+    )
+    ha1 = hashlib.md5(user_bytes + b":r:pw").hexdigest()
+    ha2 = hashlib.md5(b"REGISTER:sip:x").hexdigest()
+    assert compute_response(creds, "pw", "REGISTER") == hashlib.md5(f"{ha1}:n:{ha2}".encode()).hexdigest()
+    assert not verify(dataclasses.replace(creds, response="\udcff" * 32), "pw", "REGISTER")
+    body = b"\xff\xfe binary"
+    int_creds = make_credentials(
+        Challenge(realm="r", nonce="n", qop="auth-int"),
+        username="u",
+        password="p",
+        method="INVITE",
+        uri="sip:x",
+        cnonce="c",
+        body=body,
+    )
+    ha2_int = hashlib.md5(b"INVITE:sip:x:" + hashlib.md5(body).hexdigest().encode()).hexdigest()
+    ha1_int = hashlib.md5(b"u:r:p").hexdigest()
+    assert int_creds.response == hashlib.md5(f"{ha1_int}:n:00000001:c:auth-int:{ha2_int}".encode()).hexdigest()
 
 
 def test_challenge_round_trip_and_format() -> None:

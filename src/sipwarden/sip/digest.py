@@ -12,13 +12,14 @@ full Authorization header, so it can try a bounded list of candidates offline.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import hmac
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from sipwarden.sip.errors import LocalProtocolError, RemoteProtocolError
 
@@ -46,9 +47,13 @@ ALGORITHMS: Final[dict[str, str]] = {
     name.lower(): name for name in ("MD5", "MD5-sess", "SHA-256", "SHA-256-sess", "SHA-512-256", "SHA-512-256-sess")
 }
 
-#: hashlib names behind each algorithm family (RFC 7616 3.2; SHA-512/256 is FIPS 180-4 5.3.6.2,
-#: not a truncated SHA-512).
-_HASHES: Final[dict[str, str]] = {"MD5": "md5", "SHA-256": "sha256", "SHA-512-256": "sha512_256"}
+#: Hash constructors behind each algorithm family (RFC 7616 3.2). usedforsecurity=False: MD5 is the
+#: protocol's choice, not ours. SHA-512/256 is FIPS 180-4 5.3.6.2, not a truncated SHA-512.
+_CONSTRUCTORS: Final[dict[str, Callable[[bytes], Any]]] = {
+    "MD5": functools.partial(hashlib.md5, usedforsecurity=False),
+    "SHA-256": hashlib.sha256,
+    "SHA-512-256": functools.partial(hashlib.new, "sha512_256"),
+}
 
 #: Bound on a whole Authorization / WWW-Authenticate value. Real ones are ~300 bytes; Kamailio and
 #: Asterisk accept headers of a few KiB, so 4 KiB fits every honest client and stops parse abuse.
@@ -271,52 +276,55 @@ def parse_authorization(value: str) -> Credentials:
     )
 
 
-def _hasher(algorithm: str) -> tuple[Callable[[str], str], bool]:
-    """(H, is_sess) for an algorithm name; RemoteProtocolError when we cannot compute it."""
+def _utf8(text: str) -> bytes:
+    # surrogateescape: header text decoded that way by the message parser hashes as the bytes sent
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _hasher(algorithm: str) -> tuple[Callable[[bytes], Any], bool]:
+    """(hash constructor, is_sess) for an algorithm name; RemoteProtocolError when we cannot compute it."""
     canonical = ALGORITHMS.get(algorithm.lower())
     if canonical is None:
         raise RemoteProtocolError(f"unsupported digest algorithm {algorithm!r}")
-    family = canonical.removesuffix("-sess")
-    hash_name = _HASHES[family]
-
-    def h(data: str) -> str:
-        # usedforsecurity=False: MD5 here is the protocol's choice, not ours (RFC 2617).
-        return hashlib.new(hash_name, data.encode("utf-8"), usedforsecurity=False).hexdigest()
-
-    return h, canonical.endswith("-sess")
+    return _CONSTRUCTORS[canonical.removesuffix("-sess")], canonical.endswith("-sess")
 
 
 class _Prepared:
-    """Everything of a response that does not depend on the password, computed once."""
+    """Everything of a response that does not depend on the password, computed once.
 
-    __slots__ = ("h", "ha2", "prefix", "sess_suffix", "suffix")
+    Password search is the hot path (the honeypot tries thousands of guesses per header): the hash
+    of ``username:realm:`` is computed once and copied per guess.
+    """
+
+    __slots__ = ("ha1_base", "new", "sess_suffix", "suffix")
 
     def __init__(self, creds: Credentials, method: str, body: bytes) -> None:
-        h, sess = _hasher(creds.algorithm)
-        self.h = h
+        new, sess = _hasher(creds.algorithm)
+        self.new = new
         qop = creds.qop
         if qop == "auth-int":
             # RFC 2617 3.2.2.3: HA2 = H(method:uri:H(entity-body))
-            body_hash = h(body.decode("utf-8", "surrogateescape"))
-            self.ha2 = h(f"{method}:{creds.uri}:{body_hash}")
+            ha2 = new(_utf8(f"{method}:{creds.uri}:") + new(body).hexdigest().encode()).hexdigest()
         else:
-            self.ha2 = h(f"{method}:{creds.uri}")
-        self.prefix = f"{creds.username}:{creds.realm}:"
-        self.sess_suffix = f":{creds.nonce}:{creds.cnonce or ''}" if sess else None
+            ha2 = new(_utf8(f"{method}:{creds.uri}")).hexdigest()
+        self.ha1_base = new(_utf8(f"{creds.username}:{creds.realm}:"))
+        self.sess_suffix = _utf8(f":{creds.nonce}:{creds.cnonce or ''}") if sess else None
         if qop is not None and (creds.nc is not None or creds.cnonce is not None):
             # RFC 2617 3.2.2.1: KD(HA1, nonce:nc:cnonce:qop:HA2)
-            self.suffix = f":{creds.nonce}:{creds.nc or ''}:{creds.cnonce or ''}:{qop}:{self.ha2}"
+            self.suffix = _utf8(f":{creds.nonce}:{creds.nc or ''}:{creds.cnonce or ''}:{qop}:{ha2}")
         else:
             # RFC 2069 form. Also taken when qop is present without nc and cnonce: SIPVicious
             # svcrack adds "qop=auth" to answers of qop-less challenges but hashes this way.
-            self.suffix = f":{creds.nonce}:{self.ha2}"
+            self.suffix = _utf8(f":{creds.nonce}:{ha2}")
 
     def response(self, password: str) -> str:
-        ha1 = self.h(self.prefix + password)
+        h = self.ha1_base.copy()
+        h.update(_utf8(password))
+        ha1: bytes = h.hexdigest().encode()
         if self.sess_suffix is not None:
             # RFC 2617 3.2.2.2 / RFC 7616 3.4.2: HA1 = H(H(user:realm:pass):nonce:cnonce)
-            ha1 = self.h(ha1 + self.sess_suffix)
-        return self.h(ha1 + self.suffix)
+            ha1 = self.new(ha1 + self.sess_suffix).hexdigest().encode()
+        return str(self.new(ha1 + self.suffix).hexdigest())
 
 
 def compute_response(creds: Credentials, password: str, method: str, *, body: bytes = b"") -> str:
