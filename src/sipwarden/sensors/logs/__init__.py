@@ -9,6 +9,7 @@ The public API:
 * `PATTERNS`: every pattern with its labelled samples (docs/logs.md)
 """
 
+from sipwarden.sensors.logs.follow import LogFollower
 from sipwarden.sensors.logs.parser import FORMATS, PATTERNS, LineParser, ParseResult, detect_format
 from sipwarden.sensors.logs.reading import make_parser, parse_file, parse_lines
 
@@ -16,6 +17,7 @@ __all__ = [
     "FORMATS",
     "PATTERNS",
     "LineParser",
+    "LogFollower",
     "ParseResult",
     "detect_format",
     "make_parser",

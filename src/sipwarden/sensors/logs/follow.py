@@ -1,0 +1,292 @@
+"""Rotation-safe log tailing: files (globs, rename+create, copytruncate) and journald units.
+
+Position contract: `events()` yields one Event at a time. When the consumer asks for the next
+event (or closes the iterator), the event it holds counts as handed on, and the position moves past
+its line. Positions are written to `state_path` (atomically) after each batch of lines read from a
+file, and by `save_state()`. After a clean stop nothing is lost and nothing is read twice; after a
+crash, at most the lines of the batch in progress are read again (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import glob
+import hashlib
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import IO, Any, Final
+
+from sipwarden.events import Event
+from sipwarden.sensors.logs.journal import JOURNAL_PREFIX, JournalSource
+from sipwarden.sensors.logs.parser import LineParser
+from sipwarden.sensors.logs.reading import make_parser
+
+log = logging.getLogger(__name__)
+
+#: Bytes read from one file per poll: bounds the time one busy file holds the loop.
+MAX_READ_PER_POLL: Final = 1024 * 1024
+#: A line longer than this without a newline is cut and parsed as it is (a hostile writer or a
+#: binary file must not grow the buffer without bound; SIP lines are far shorter).
+MAX_LINE_BYTES: Final = 64 * 1024
+#: Bytes at the start of a file hashed to tell a truncated-and-regrown file from the one we knew.
+HEAD_BYTES: Final = 256
+#: Bytes read at open to detect the format of a file.
+SNIFF_BYTES: Final = 64 * 1024
+
+
+def _head_hash(f: IO[bytes], length: int) -> str:
+    f.seek(0)
+    return hashlib.sha256(f.read(length)).hexdigest()
+
+
+@dataclass
+class _Tracked:
+    """One open file: where we read, what has been handed on, and the unfinished last line."""
+
+    path: str
+    f: IO[bytes]
+    dev: int
+    inode: int
+    parser: LineParser
+    offset: int = 0  # read position (end of `partial`)
+    committed: int = 0  # end of the last line whose event was handed on
+    partial: bytes = b""
+    head_len: int = 0
+    head: str = ""
+    draining: bool = False  # rotated away: read to EOF, then close
+    line_no: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class LogFollower:
+    """Follow log files (glob patterns allowed) and `journal:UNIT` sources; yield Events."""
+
+    def __init__(
+        self,
+        paths: Sequence[str],
+        *,
+        state_path: Path,
+        fmt: str = "auto",
+        poll_interval: float = 0.05,
+        sensor: str = "",
+        tz: tzinfo = UTC,
+        from_start: bool = False,
+    ) -> None:
+        self.patterns = [p for p in paths if not p.startswith(JOURNAL_PREFIX)]
+        self.journals = [JournalSource(p.removeprefix(JOURNAL_PREFIX)) for p in paths if p.startswith(JOURNAL_PREFIX)]
+        self.state_path = Path(state_path)
+        self.fmt = fmt
+        self.poll_interval = poll_interval
+        self.sensor = sensor
+        self.tz = tz
+        #: Without saved state, files present at start are read from their end unless True;
+        #: files that appear later (rotation, a new glob match) are always read from the start.
+        self.from_start = from_start
+        self._files: dict[str, _Tracked] = {}
+        self._draining: list[_Tracked] = []
+        self._saved: dict[str, Any] = {}
+        self._restored: set[str] = set()  # paths whose saved position was already used
+
+    # -- state --------------------------------------------------------------------------------
+
+    def _load_state(self) -> None:
+        try:
+            data = json.loads(self.state_path.read_text(encoding="utf-8"))
+            self._saved = data if isinstance(data, dict) else {}
+        except FileNotFoundError:
+            self._saved = {}
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring unreadable follower state %s: %s", self.state_path, exc)
+            self._saved = {}
+
+    def save_state(self) -> None:
+        """Write every handed-on position (inode, offset, first-bytes hash) to JSON atomically."""
+        files = {
+            t.path: {"dev": t.dev, "inode": t.inode, "offset": t.committed, "head_len": t.head_len, "head": t.head}
+            for t in self._files.values()
+        }
+        journals = {j.unit: {"cursor": j.committed_cursor} for j in self.journals if j.committed_cursor}
+        data = {"version": 1, "files": files, "journals": journals}
+        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("w", encoding="utf-8") as f:
+            json.dump(data, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.state_path)
+
+    # -- files --------------------------------------------------------------------------------
+
+    def _open(self, path: str, *, at_start: bool) -> _Tracked | None:
+        try:
+            f = open(path, "rb")  # noqa: SIM115 - kept open while following
+        except OSError as exc:
+            log.warning("cannot open %s: %s", path, exc)
+            return None
+        st = os.fstat(f.fileno())
+        sniff = f.read(SNIFF_BYTES).decode("utf-8", "replace").splitlines()
+        reference = datetime.fromtimestamp(st.st_mtime, UTC)
+        parser = make_parser(self.fmt, sniff, sensor=self.sensor, tz=self.tz, reference=reference)
+        t = _Tracked(path, f, st.st_dev, st.st_ino, parser)
+        self._set_head(t, st.st_size)
+        saved = None if path in self._restored else self._saved.get("files", {}).get(path)
+        self._restored.add(path)
+        offset = 0 if at_start else st.st_size
+        if isinstance(saved, dict) and saved.get("inode") == st.st_ino and saved.get("dev") == st.st_dev:
+            length = int(saved.get("head_len", 0))
+            same_head = length == 0 or (length <= st.st_size and _head_hash(f, length) == saved.get("head"))
+            # A file truncated (copytruncate) while we were stopped is read from the start.
+            offset = int(saved["offset"]) if same_head and int(saved.get("offset", 0)) <= st.st_size else 0
+        elif isinstance(saved, dict):
+            offset = 0  # replaced while we were stopped: the old file is looked for below
+            self._resume_rotated(path, saved)
+        t.offset = t.committed = offset
+        f.seek(offset)
+        return t
+
+    def _resume_rotated(self, path: str, saved: dict[str, Any]) -> None:
+        """Finish a file rotated away while we were stopped (same directory, same inode)."""
+        folder = os.path.dirname(path) or "."
+        with contextlib.suppress(OSError):
+            for name in os.listdir(folder):
+                other = os.path.join(folder, name)
+                st = os.stat(other)
+                if st.st_ino == saved.get("inode") and st.st_dev == saved.get("dev") and other != path:
+                    f = open(other, "rb")  # noqa: SIM115
+                    parser = make_parser(self.fmt, (), sensor=self.sensor, tz=self.tz) if self.fmt != "auto" else None
+                    if parser is None:
+                        sniff = f.read(SNIFF_BYTES).decode("utf-8", "replace").splitlines()
+                        parser = make_parser(self.fmt, sniff, sensor=self.sensor, tz=self.tz)
+                    offset = min(int(saved.get("offset", 0)), st.st_size)
+                    f.seek(offset)
+                    t = _Tracked(other, f, st.st_dev, st.st_ino, parser, offset, offset, draining=True)
+                    self._draining.append(t)
+                    return
+
+    def _set_head(self, t: _Tracked, size: int) -> None:
+        if t.head_len < HEAD_BYTES and size > t.head_len:
+            pos = t.f.tell()
+            t.head_len = min(size, HEAD_BYTES)
+            t.head = _head_hash(t.f, t.head_len)
+            t.f.seek(pos)
+
+    def _refresh(self, first: bool) -> None:
+        """Pick up new glob matches, rotations (rename+create) and truncations (copytruncate)."""
+        current: set[str] = set()
+        for pattern in self.patterns:
+            current.update(glob.glob(pattern) if glob.has_magic(pattern) else [pattern])
+        for path in sorted(current):
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            t = self._files.get(path)
+            if t is None:
+                opened = self._open(path, at_start=not first or self.from_start)
+                if opened is not None:
+                    self._files[path] = opened
+                continue
+            if (st.st_ino, st.st_dev) != (t.inode, t.dev):
+                log.info("%s was rotated; finishing the old file, then reading the new one", path)
+                t.draining = True
+                self._draining.append(t)
+                del self._files[path]
+                opened = self._open(path, at_start=True)
+                if opened is not None:
+                    opened.offset = opened.committed = 0
+                    opened.f.seek(0)
+                    self._files[path] = opened
+            elif st.st_size < t.offset or (t.head_len and _head_hash(t.f, t.head_len) != t.head):
+                log.info("%s was truncated; reading it from the start", path)
+                t.offset = t.committed = 0
+                t.partial = b""
+                t.head_len, t.head = 0, ""
+                t.f.seek(0)
+                self._set_head(t, st.st_size)
+            else:
+                self._set_head(t, st.st_size)
+
+    def _read(self, t: _Tracked) -> list[tuple[Event | None, int]]:
+        """New complete lines of `t` as (event or None, offset after the line)."""
+        t.f.seek(t.offset)
+        data = t.f.read(MAX_READ_PER_POLL)
+        if not data:
+            return []
+        t.offset += len(data)
+        buf = t.partial + data
+        out: list[tuple[Event | None, int]] = []
+        start = 0
+        base = t.offset - len(buf)
+        while True:
+            nl = buf.find(b"\n", start)
+            if nl == -1:
+                if len(buf) - start > MAX_LINE_BYTES:
+                    nl = start + MAX_LINE_BYTES - 1
+                else:
+                    break
+            line = buf[start : nl + 1].decode("utf-8", "backslashreplace")
+            start = nl + 1
+            t.line_no += 1
+            try:
+                result = t.parser.parse_line(line, t.line_no)
+            except Exception:  # a parser bug must not stop the tail (STYLE.md, practice 3)
+                log.exception("parser failed on %s line %d", t.path, t.line_no)
+                result = None
+            out.append((result.event if result else None, base + start))
+        t.partial = buf[start:]
+        return out
+
+    # -- the stream ---------------------------------------------------------------------------
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Yield events as lines are appended; see the module docstring for the position contract."""
+        self._load_state()
+        for j in self.journals:
+            saved = self._saved.get("journals", {}).get(j.unit)
+            j.start(saved.get("cursor") if isinstance(saved, dict) else None, self.fmt, self.sensor, self.tz)
+        first = True
+        try:
+            while True:
+                progressed = False
+                self._refresh(first)
+                first = False
+                for t in [*self._draining, *self._files.values()]:
+                    batch = self._read(t)
+                    if not batch:
+                        if t.draining:
+                            t.f.close()
+                            self._draining.remove(t)
+                        continue
+                    progressed = True
+                    for event, end in batch:
+                        if event is not None:
+                            try:
+                                yield event
+                            except GeneratorExit:
+                                t.committed = end  # the consumer took it before closing
+                                raise
+                        t.committed = end
+                    if not t.draining:
+                        self.save_state()
+                for j in self.journals:
+                    async for event in j.drain():
+                        progressed = True
+                        yield event
+                        j.ack()
+                    if j.committed_cursor:
+                        self.save_state()
+                if not progressed:
+                    await asyncio.sleep(self.poll_interval)
+        finally:
+            with contextlib.suppress(OSError):
+                self.save_state()
+            for t in [*self._draining, *self._files.values()]:
+                t.f.close()
+            for j in self.journals:
+                j.stop()
