@@ -18,6 +18,7 @@ from sipwarden.enforce.notify_settings import NotifySettings
 from sipwarden.enforce.settings import EnforceSettings
 from sipwarden.fraud.settings import CdrSettings, FraudSettings
 from sipwarden.sensors.honeypot.settings import HoneypotSettings
+from sipwarden.sensors.logs.settings import LogsSettings
 from sipwarden.settings_base import Section
 from sipwarden.store.settings import StoreSettings
 
@@ -46,6 +47,7 @@ class Settings(BaseModel):
     store: StoreSettings = StoreSettings()
     web: WebSettings = WebSettings()
     honeypot: HoneypotSettings = HoneypotSettings()
+    logs: LogsSettings = LogsSettings()
     cdr: CdrSettings = CdrSettings()
     fraud: FraudSettings = FraudSettings()
     detect: DetectSettings = DetectSettings()
