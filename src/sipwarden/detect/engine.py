@@ -18,7 +18,7 @@ from sipwarden.detect.durations import parse_duration, parse_rate
 from sipwarden.detect.rules import Finding, Rule, SourceView, build_rules
 from sipwarden.detect.rules.enumeration import USERNAME_KINDS
 from sipwarden.detect.settings import DetectSettings
-from sipwarden.detect.tracker import SourceTable
+from sipwarden.detect.tracker import SourceTable, key_of
 from sipwarden.events import Decision, Event
 
 log = logging.getLogger(__name__)
@@ -80,15 +80,15 @@ class Engine:
             return []
         if self.is_protected(addr):
             return []
-        key = str(addr)
+        address, key = str(addr), key_of(addr)
         if event.kind == "auth_success" and event.source != "honeypot":
             # A login accepted by the real PBX; a "success" on the honeypot is a crack, not trust.
-            self._learn_trust(key, event.ts)
-        trusted = self.is_trusted(key, event.ts)
+            self._learn_trust(address, event.ts)
+        trusted = self.is_trusted(address, event.ts)
         username = event.username if event.kind in USERNAME_KINDS else None
         state = self.sources.touch(key, event.ts, event.id, username)
         view = self._view
-        view.bind(key, state, trusted=trusted, factor=self.settings.trust_factor if trusted else 1.0)
+        view.bind(key, address, state, trusted=trusted, factor=self.settings.trust_factor if trusted else 1.0)
         findings: list[Finding] = []
         for rule, base in zip(self.rules, self._bases, strict=True):
             view.use_windows(base)
@@ -98,7 +98,7 @@ class Engine:
                 log.exception("detection rule %s failed on event %s", type(rule).__name__, event.id)
         decisions: list[Decision] = []
         for finding in findings:
-            decision = self._decide(finding, key, event.ts, view)
+            decision = self._decide(finding, address, event.ts, view)
             if decision is not None:
                 decisions.append(decision)
         return decisions
@@ -151,8 +151,8 @@ class Engine:
 
     # -- internals ------------------------------------------------------------------------------------
 
-    def _decide(self, finding: Finding, key: str, ts: datetime, view: SourceView) -> Decision | None:
-        value = finding.value or key
+    def _decide(self, finding: Finding, address: str, ts: datetime, view: SourceView) -> Decision | None:
+        value = finding.value or address
         if finding.scope in ("ip", "range") and finding.action == "ban":
             target = ipaddress.ip_network(value, strict=False) if finding.scope == "range" else None
             if self.is_protected(target or ipaddress.ip_address(value)):
@@ -181,7 +181,7 @@ class Engine:
         )
         self._active[slot] = decision
         if finding.action == "ban" and finding.scope == "ip":
-            self.sources.forget(value)  # counting starts again after the ban
+            self.sources.forget(view.key)  # counting starts again after the ban
         return decision
 
     def _learn_trust(self, key: str, ts: datetime) -> None:

@@ -1,18 +1,22 @@
 """Compact per-source state: time-bucketed counters, recent evidence ids and the usernames tried.
 
 A million sources must fit in a few hundred megabytes (scanners spray from whole address blocks), so
-a source costs one small `__slots__` object and one `array` of unsigned ints -- never a list of
-timestamps. Every counting window is split into buckets; a count covers the whole window plus at most
+a source costs one `array` of 16-bit counters (with two slots: evidence and usernames), keyed by the
+address as an int -- never a list of timestamps. Evidence ids that are ULIDs are kept as 16 raw bytes. Every counting window is split into buckets; a count covers the whole window plus at most
 one bucket of older history (so a threshold is never missed, and at worst reached up to a quarter of
 a window early).
 """
 
 from __future__ import annotations
 
+import ipaddress
+import sys
 from array import array
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
+
+from ulid import ULID
 
 #: Buckets per window. 4 keeps the error below a quarter of the window for 5 ints per window.
 BUCKETS_PER_WINDOW: Final = 4
@@ -22,25 +26,57 @@ TICKS_PER_SECOND: Final = 10
 MAX_EVIDENCE_IDS: Final = 20
 #: Distinct usernames remembered per source; enough for any enumeration threshold that makes sense.
 MAX_USERS_PER_SOURCE: Final = 64
-#: Separator of evidence ids inside one string (ids are ULIDs or other printable text).
+#: Separator of evidence ids inside one string (ids that are not ULIDs: imported events).
 _SEP: Final = "\x1f"
 _MAX_TICK: Final = 2**32 - 1
+#: A bucket saturates here (16-bit counters: no threshold is anywhere near it).
+_MAX_COUNT: Final = 2**16 - 1
+_ULID_LEN: Final = 26
+_ULID_BYTES: Final = 16
+# Crockford base32 (ULID) -> the digits int(x, 32) reads.
+_CROCKFORD = str.maketrans("0123456789ABCDEFGHJKMNPQRSTVWXYZ", "0123456789ABCDEFGHIJKLMNOPQRSTUV")
 
 
-class SourceState:
-    """What detection remembers about one source address."""
+def key_of(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> int:
+    """The table key of an address: IPv4 as its int, IPv6 above every IPv4 (an int is half a str)."""
+    return int(addr) if addr.version == 4 else int(addr) | 1 << 128
 
-    __slots__ = ("counts", "evidence", "users")
 
-    def __init__(self, size: int) -> None:
-        # counts[0] is the tick of the last event; the rest are the window buckets.
-        self.counts = array("I", bytes(4 * size))
-        self.evidence = ""
-        self.users: str | tuple[str, ...] | None = None
+def _ulid_bytes(event_id: str) -> bytes | None:
+    if len(event_id) != _ULID_LEN:
+        return None
+    try:
+        value = int(event_id.upper().translate(_CROCKFORD), 32)
+    except ValueError:
+        return None
+    return value.to_bytes(_ULID_BYTES, "big") if value < 2**128 else None
+
+
+class SourceState(array):  # type: ignore[type-arg]
+    """What detection remembers about one source: [tick high, tick low, buckets...] + two slots.
+
+    Subclassing array keeps the counters and the slots in one object (no second header per source).
+    """
+
+    __slots__ = ("evidence", "users")
+    evidence: bytes | str  # ULIDs as 16-byte records, or (any other id seen) ids joined by _SEP
+    users: str | tuple[str, ...] | None
+
+    @property
+    def tick(self) -> int:
+        """The tick of the last event."""
+        return int(self[0]) << 16 | int(self[1])
+
+    @tick.setter
+    def tick(self, value: int) -> None:
+        self[0], self[1] = value >> 16, value & 0xFFFF
 
     def evidence_ids(self) -> tuple[str, ...]:
         """The most recent event ids of this source, oldest first."""
-        return tuple(self.evidence.split(_SEP)) if self.evidence else ()
+        ev = self.evidence
+        if isinstance(ev, str):
+            return tuple(ev.split(_SEP)) if ev else ()
+        return tuple(str(ULID.from_bytes(ev[i : i + _ULID_BYTES])) for i in range(0, len(ev), _ULID_BYTES))
 
     def usernames(self) -> tuple[str, ...]:
         """Distinct usernames this source tried (bounded by MAX_USERS_PER_SOURCE)."""
@@ -56,7 +92,7 @@ class SourceTable:
 
     def __init__(self, windows: Sequence[float], *, users_window: float, max_sources: int) -> None:
         self._windows: list[tuple[int, int]] = []  # (offset of first bucket, bucket width in ticks)
-        offset = 1
+        offset = 2
         for seconds in windows:
             width = max(1, round(seconds * TICKS_PER_SECOND / BUCKETS_PER_WINDOW))
             self._windows.append((offset, width))
@@ -68,12 +104,12 @@ class SourceTable:
         self._idle_ticks = round(longest * TICKS_PER_SECOND * (1 + 1 / BUCKETS_PER_WINDOW)) + 1
         self._max_sources = max_sources
         self._epoch: float | None = None
-        self._sources: dict[str, SourceState] = {}
+        self._sources: dict[int, SourceState] = {}
 
     def __len__(self) -> int:
         return len(self._sources)
 
-    def __contains__(self, key: str) -> bool:
+    def __contains__(self, key: int) -> bool:
         return key in self._sources
 
     def tick_of(self, ts: datetime) -> int:
@@ -83,15 +119,17 @@ class SourceTable:
             self._epoch = seconds - 1 / TICKS_PER_SECOND
         return min(_MAX_TICK, max(1, int((seconds - self._epoch) * TICKS_PER_SECOND)))
 
-    def touch(self, key: str, ts: datetime, event_id: str, username: str | None) -> SourceState:
-        """The state of `key` advanced to `ts`, with the event's id and username recorded."""
+    def touch(self, key: int, ts: datetime, event_id: str, username: str | None) -> SourceState:
+        """The state of `key` (see `key_of`) advanced to `ts`, with the event's id and username recorded."""
         tick = self.tick_of(ts)
         state = self._sources.get(key)
         if state is None:
             if len(self._sources) >= self._max_sources:
                 self._evict()
-            state = self._sources[key] = SourceState(self._size)
-            state.counts[0] = tick
+            state = self._sources[key] = SourceState("H", bytes(2 * self._size))
+            state.evidence = b""
+            state.users = None
+            state.tick = tick
         else:
             self._roll(state, tick)
         self._add_evidence(state, event_id)
@@ -101,13 +139,12 @@ class SourceTable:
 
     def count(self, state: SourceState, window: int, n: int) -> int:
         """Add `n` to one window of `state` and return the window's total."""
-        offset, _ = self._windows[window]
-        counts = state.counts
-        slot = offset + (counts[0] // self._windows[window][1]) % (BUCKETS_PER_WINDOW + 1)
-        counts[slot] = min(_MAX_TICK, counts[slot] + n)
-        return sum(counts[offset : offset + BUCKETS_PER_WINDOW + 1])
+        offset, width = self._windows[window]
+        slot = offset + (state.tick // width) % (BUCKETS_PER_WINDOW + 1)
+        state[slot] = min(_MAX_COUNT, state[slot] + n)
+        return sum(state[offset : offset + BUCKETS_PER_WINDOW + 1])
 
-    def forget(self, key: str) -> None:
+    def forget(self, key: int) -> None:
         """Drop the state of `key` (after a ban: counting starts again from zero)."""
         self._sources.pop(key, None)
 
@@ -116,14 +153,14 @@ class SourceTable:
         if self._epoch is None:
             return 0
         horizon = self.tick_of(now) - self._idle_ticks
-        idle = [key for key, state in self._sources.items() if state.counts[0] < horizon]
+        idle = [key for key, state in self._sources.items() if state.tick < horizon]
         for key in idle:
             del self._sources[key]
         return len(idle)
 
     def _roll(self, state: SourceState, tick: int) -> None:
-        counts = state.counts
-        last = counts[0]
+        counts = state
+        last = state.tick
         if tick <= last:
             return  # an event out of order counts in the current buckets
         period = BUCKETS_PER_WINDOW + 1
@@ -137,19 +174,24 @@ class SourceTable:
                     counts[offset + b % period] = 0
         if tick - last > self._users_ticks:
             state.users = None
-        counts[0] = tick
+        state.tick = tick
 
     @staticmethod
     def _add_evidence(state: SourceState, event_id: str) -> None:
-        if not state.evidence:
-            state.evidence = event_id
-            return
-        ids = state.evidence.split(_SEP)
+        ev = state.evidence
+        if isinstance(ev, bytes):
+            raw = _ulid_bytes(event_id)
+            if raw is not None:
+                state.evidence = (ev + raw)[-MAX_EVIDENCE_IDS * _ULID_BYTES :]
+                return
+            ev = _SEP.join(state.evidence_ids())  # an id that is no ULID: keep every id as text
+        ids = ev.split(_SEP) if ev else []
         ids.append(event_id)
         state.evidence = _SEP.join(ids[-MAX_EVIDENCE_IDS:])
 
     @staticmethod
     def _add_user(state: SourceState, username: str) -> None:
+        username = sys.intern(username)  # attackers try the same names everywhere: share the strings
         users = state.users
         if users is None:
             state.users = username

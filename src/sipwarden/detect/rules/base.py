@@ -28,19 +28,20 @@ class Finding:
 class SourceView:
     """One source as a rule sees it while handling one event (reused between events)."""
 
-    __slots__ = ("_base", "_state", "_table", "factor", "key", "trusted")
+    __slots__ = ("_base", "_state", "_table", "address", "factor", "key", "trusted")
 
     def __init__(self, table: SourceTable) -> None:
         self._table = table
         self._state: SourceState | None = None
         self._base = 0
-        self.key = ""
+        self.key = 0  # the source table key (an int; see tracker.key_of)
+        self.address = ""  # the address as canonical text
         self.trusted = False
         self.factor = 1.0  # thresholds are multiplied by this (trusted sources get more room)
 
-    def bind(self, key: str, state: SourceState, *, trusted: bool, factor: float) -> None:
+    def bind(self, key: int, address: str, state: SourceState, *, trusted: bool, factor: float) -> None:
         """Point the view at another source (engine only)."""
-        self.key, self._state, self.trusted, self.factor = key, state, trusted, factor
+        self.key, self.address, self._state, self.trusted, self.factor = key, address, state, trusted, factor
 
     def use_windows(self, base: int) -> None:
         """Select the counting windows of the rule about to run (engine only)."""

@@ -44,7 +44,7 @@ class DialplanProbing:
         self.home_country = home_country.upper()
         self.windows: tuple[float, ...] = (international.seconds,)
         # source -> {core number: (prefixes seen, last time)}
-        self._numbers: dict[str, dict[str, tuple[tuple[str, ...], datetime]]] = {}
+        self._numbers: dict[int, dict[str, tuple[tuple[str, ...], datetime]]] = {}
 
     def is_international(self, event: Event) -> bool:
         """True when the call goes abroad (by its country, or by an international prefix)."""
@@ -79,7 +79,7 @@ class DialplanProbing:
             )
         return findings
 
-    def _variants(self, key: str, event: Event) -> tuple[str, ...]:
+    def _variants(self, key: int, event: Event) -> tuple[str, ...]:
         digits = dial_digits(event.target or "")
         if len(digits.lstrip("+")) <= CORE_DIGITS:
             return ()

@@ -52,8 +52,8 @@ class DistributedBruteForce:
                 self._accounts.pop(next(iter(self._accounts)))
             account = self._accounts[event.username] = _Account()
         sources = account.sources
-        sources.pop(source.key, None)
-        sources[source.key] = event.ts  # insertion order = last-seen order
+        sources.pop(source.address, None)
+        sources[source.address] = event.ts  # insertion order = last-seen order
         while sources and event.ts - next(iter(sources.values())) > self.window:
             sources.pop(next(iter(sources)))
         if len(sources) > self.rate.count * 4:
