@@ -47,7 +47,18 @@ ENVELOPES: Final[dict[Family, re.Pattern[str]]] = {
 }
 
 #: Words of lines that look like refusals; such a line that no pattern explains is "missed".
-RELEVANT_WORDS: Final = ("fail", "Fail", "FAIL", "reject", "Reject", "denied", "Denied", "BLOCK", "blocked")
+RELEVANT_WORDS: Final = (
+    "failed",
+    "Failed",
+    "failure",
+    "FAIL",
+    "reject",
+    "Reject",
+    "denied",
+    "Denied",
+    "BLOCK",
+    "blocked",
+)
 
 #: How many lines format detection reads from the start of a file or stream.
 SNIFF_LINES: Final = 200
