@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -200,3 +202,26 @@ def test_bad_urls_are_clear_errors(tmp_path: Path) -> None:
         Store.open("mysql://h/db")
     with pytest.raises(ValueError, match="needs a file"):
         Store.open("sqlite://")
+
+
+def test_processes_opening_a_new_store_together_all_succeed(store_url: str) -> None:
+    """Migrations serialize (BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL)."""
+    code = (
+        "import sys\n"
+        "from datetime import UTC, datetime\n"
+        "from sipwarden.events import Event\n"
+        "from sipwarden.store import Store\n"
+        "s = Store.open(sys.argv[1])\n"
+        "s.add_events([Event(ts=datetime.now(UTC), kind='probe', source='honeypot')])\n"
+        "s.close()\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, store_url], stderr=subprocess.PIPE, text=True) for _ in range(4)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    store = Store.open(store_url)
+    try:
+        assert store.count_events() == 4
+    finally:
+        store.close()
