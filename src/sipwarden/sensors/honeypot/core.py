@@ -356,9 +356,10 @@ class HoneypotCore:
             target=target,
         )
         self.calls.add(call)
+        # Media first: the RTP port is bound before the 200 OK can make the caller send to it.
+        out.append(self._start_media(call))
         out += self._reply(ctx, 100, trusted=True) + self._reply(ctx, 180, to_tag=call.local_tag, trusted=True)
         out += self._answer(ctx, call)
-        out.append(self._start_media(call))
         answered = self._call_event(call, "call_answered", ctx.now, detail={"codec": _codec(call.payload_type)})
         out.append(Emit(answered))
         return out
@@ -378,7 +379,7 @@ class HoneypotCore:
             call.answer, call.remote = plan.answer, plan.remote
             call.payload_type, call.dtmf_payload_type = plan.payload_type, plan.dtmf_payload_type
         call.last_activity = ctx.now
-        return [*self._answer(ctx, call), self._start_media(call)]
+        return [self._start_media(call), *self._answer(ctx, call)]
 
     def _answer(self, ctx: _Ctx, call: Call) -> list[Output]:
         contact = (("Contact", f"<sip:{ctx.peer.local_ip}:{ctx.peer.local_port}>"),)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 from sipwarden.sensors.honeypot.media import (
     PACKET_SECONDS,
@@ -37,10 +38,22 @@ MAX_RTP_DATAGRAM: Final = 2048
 class _Call:
     start: StartMedia
     session: MediaSession
-    transport: asyncio.DatagramTransport
+    transport: asyncio.DatagramTransport | None
     remote: tuple[str, int] | None
     learned: bool = False
     player: asyncio.Task[None] | None = None
+
+
+def _bind_udp(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class _Rtp(asyncio.DatagramProtocol):
@@ -64,7 +77,6 @@ class MediaManager:
         self.settings = settings
         self.quota = DiskQuota(recordings, settings.recordings_quota_mb * 1024 * 1024)
         self.calls: dict[str, _Call] = {}
-        self._pending: set[str] = set()
 
     def start(self, start: StartMedia) -> None:
         """Open the call's RTP socket (or re-aim it on a re-INVITE) and start the prompt."""
@@ -75,25 +87,12 @@ class MediaManager:
             if not call.learned:
                 call.remote = remote
             return
-        if start.call_id in self._pending:
-            return
-        self._pending.add(start.call_id)
-        asyncio.get_running_loop().create_task(self._open(start, remote), name=f"rtp-{start.local_port}")
-
-    async def _open(self, start: StartMedia, remote: tuple[str, int] | None) -> None:
-        loop = asyncio.get_running_loop()
         try:
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: _Rtp(self, start.call_id), local_addr=(start.peer.local_ip, start.local_port)
-            )
+            # Bound now, synchronously, so the port is open before the 200 OK goes out.
+            sock = _bind_udp(start.peer.local_ip, start.local_port)
         except OSError as exc:
             log.warning("call %s: cannot bind RTP port %s: %s", start.call_id, start.local_port, exc)
-            self._pending.discard(start.call_id)
             return
-        if start.call_id not in self._pending:  # the call ended while the socket was being bound
-            transport.close()
-            return
-        self._pending.discard(start.call_id)
         recorder = None
         if self.quota.used < self.quota.limit:
             path = recording_path(self.recordings, start.call_id, time.time())
@@ -102,13 +101,28 @@ class MediaManager:
             except OSError as exc:
                 log.warning("call %s: cannot record to %s: %s", start.call_id, path, exc)
         session = MediaSession(start.payload_type, start.dtmf_payload_type, recorder, ssrc=random.getrandbits(32))
-        call = _Call(start, session, transport, remote)
+        call = _Call(start, session, None, remote)
         self.calls[start.call_id] = call
-        call.player = loop.create_task(self._play(call), name=f"rtp-play-{start.local_port}")
+        call.player = asyncio.get_running_loop().create_task(self._run(call, sock), name=f"rtp-{start.local_port}")
+
+    async def _run(self, call: _Call, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            transport, _ = await loop.create_datagram_endpoint(lambda: _Rtp(self, call.start.call_id), sock=sock)
+        except OSError as exc:
+            log.warning("call %s: cannot use RTP port %s: %s", call.start.call_id, call.start.local_port, exc)
+            sock.close()
+            return
+        call.transport = cast(asyncio.DatagramTransport, transport)
+        try:
+            await self._play(call)
+        finally:
+            transport.close()
 
     async def _play(self, call: _Call) -> None:
         """Send one 20 ms packet per tick, paced against the clock so drift does not accumulate."""
         loop = asyncio.get_running_loop()
+        assert call.transport is not None
         started = loop.time()
         sent = 0
         limit = int(self.settings.max_call_seconds / PACKET_SECONDS) + 1
@@ -142,13 +156,13 @@ class MediaManager:
 
     def stop(self, call_id: str) -> None:
         """Close the call's RTP socket and report its recording."""
-        self._pending.discard(call_id)
         call = self.calls.pop(call_id, None)
         if call is None:
             return
         if call.player is not None:
             call.player.cancel()
-        call.transport.close()
+        if call.transport is not None:
+            call.transport.close()
         info = call.session.finish()
         if info.path is None:
             return
@@ -174,4 +188,3 @@ class MediaManager:
         """Stop every call's media (shutdown)."""
         for call_id in list(self.calls):
             self.stop(call_id)
-        self._pending.clear()

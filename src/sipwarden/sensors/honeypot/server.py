@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 from sipwarden.sensors.honeypot.bait import parse_bait_ranges
 from sipwarden.sensors.honeypot.calls import parse_port_range
@@ -108,8 +108,8 @@ class _Datagram(asyncio.DatagramProtocol):
         self.local_port = listen.port
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # Python 3.11's selector datagram transport does not subclass DatagramTransport; it behaves as one.
+        self.transport = cast(asyncio.DatagramTransport, transport)
         self.local_port = transport.get_extra_info("sockname")[1]
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:

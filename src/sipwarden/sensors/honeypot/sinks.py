@@ -8,7 +8,6 @@ bounded queue, so a slow web server can never block or grow the honeypot.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Iterable
@@ -132,11 +131,11 @@ class WebhookSink:
                 log.warning("webhook %s failed: %s", self.url, exc)
 
     async def aclose(self) -> None:
-        """Send what is queued (bounded by the timeout per request), then stop."""
-        with contextlib.suppress(asyncio.QueueFull):
-            self._queue.put_nowait(None)
+        """Send what is queued (within a bounded time), then stop."""
         try:
+            await asyncio.wait_for(self._queue.put(None), WEBHOOK_TIMEOUT_SECONDS * 2)
             await asyncio.wait_for(asyncio.shield(self._task), WEBHOOK_TIMEOUT_SECONDS * 2)
         except TimeoutError:
+            log.warning("webhook %s: %d events not sent at shutdown", self.url, self._queue.qsize())
             self._task.cancel()
         await self._client.aclose()
