@@ -13,7 +13,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING, Final
 
 from sipwarden.sensors.honeypot.media import (
     PACKET_SECONDS,
@@ -113,7 +113,7 @@ class MediaManager:
             log.warning("call %s: cannot use RTP port %s: %s", call.start.call_id, call.start.local_port, exc)
             sock.close()
             return
-        call.transport = cast(asyncio.DatagramTransport, transport)
+        call.transport = transport
         try:
             await self._play(call)
         finally:
