@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from sipwarden.events import Event
 from sipwarden.store import EventWriter, Store
+from sipwarden.store.settings import StoreSettings
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -37,6 +38,17 @@ def test_batches_are_committed_and_hooked(store: Store) -> None:
     assert writer.committed == 1000 and writer.dropped == 0 and writer.pending == 0
     assert all(1 <= len(b) <= 50 for b in batches)
     assert [e.id for b in batches for e in b] == [e.id for e in events]
+
+
+def test_from_settings(store: Store) -> None:
+    settings = StoreSettings(batch_size=3, batch_delay=0.5, queue_size=100)
+    seen: list[int] = []
+    writer = EventWriter.from_settings(store, settings, on_commit=lambda batch: seen.append(len(batch)))
+    assert (writer.max_batch, writer.max_delay) == (3, 0.5)
+    for i in range(7):
+        writer.put(ev(i))
+    writer.close()
+    assert max(seen) == 3 and sum(seen) == 7
 
 
 def test_close_writes_what_is_queued(store: Store) -> None:
@@ -146,6 +158,7 @@ import sys, time
 from datetime import UTC, datetime
 from sipwarden.events import Event
 from sipwarden.store import EventWriter, Store
+from sipwarden.store.settings import StoreSettings
 
 store = Store.open(sys.argv[1])
 def report(batch):

@@ -19,6 +19,7 @@ from typing import Final
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from sipwarden.events import Event
+from sipwarden.store.settings import StoreSettings
 from sipwarden.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,19 @@ class EventWriter:
         self._thread = threading.Thread(target=self._run, name="sipwarden-event-writer", daemon=True)
         self._thread.start()
 
+    @classmethod
+    def from_settings(
+        cls, store: Store, settings: StoreSettings, *, on_commit: CommitHook | None = None
+    ) -> EventWriter:
+        """A writer sized by `[store] batch_size`, `batch_delay` and `queue_size`."""
+        return cls(
+            store,
+            max_batch=settings.batch_size,
+            max_delay=settings.batch_delay,
+            max_queue=settings.queue_size,
+            on_commit=on_commit,
+        )
+
     def put(self, event: Event) -> None:
         """Queue `event` for writing; never blocks (a full queue drops, counts and logs)."""
         if self._closing.is_set():
@@ -83,7 +97,10 @@ class EventWriter:
             self._drop(event, "the write queue is full")
 
     def flush(self, timeout: float = 5.0) -> None:
-        """Wait until every event put so far is committed (or rejected); TimeoutError after `timeout`."""
+        """Wait until every event put so far is committed (or rejected); TimeoutError after `timeout`.
+
+        This blocks: from the event loop, call it through `asyncio.to_thread`.
+        """
         with self._cond:
             target = self._accepted
             if not self._cond.wait_for(lambda: self._finished >= target, timeout=timeout):
