@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import hashlib
 import itertools
+import shutil
 import socket
 import subprocess
 import sys
@@ -312,14 +313,16 @@ def test_top_passwords_is_a_short_unique_list() -> None:
         assert weak in TOP_PASSWORDS
 
 
-# --- SIPVicious svcrack, the tool behind most SIP password brute force -------------------------
+# --- real clients on loopback: SIPVicious svcrack (brute force) and sipsak (a registering UA) ---
 
 SVCRACK = Path(sys.executable).with_name("sipvicious_svcrack")
-SVCRACK_USER = "100"
-SVCRACK_PASSWORD = "1042"
-#: Hard bounds on the loopback responder: svcrack sends one REGISTER per password in its range.
-SVCRACK_MAX_PACKETS = 500
-SVCRACK_MAX_SECONDS = 60.0
+SIPSAK = shutil.which("sipsak")
+USER = "100"
+PASSWORD = "1042"
+#: Hard bounds on the loopback registrar: svcrack sends one REGISTER per password in its range.
+MAX_PACKETS = 500
+MAX_SECONDS = 60.0
+COPIED = (("Via", ("via", "v")), ("From", ("from", "f")), ("To", ("to", "t")), ("Call-ID", ("call-id", "i")), ("CSeq", ("cseq",)))  # fmt: skip
 
 
 def _header(message: str, *names: str) -> str | None:
@@ -330,73 +333,92 @@ def _header(message: str, *names: str) -> str | None:
     return None
 
 
-def _svcrack_responder(sock: socket.socket, qop: str | None, seen: list[tuple[str, str | None]]) -> None:
-    """A minimal registrar: 401 with a fresh challenge until the password is right, then 200."""
-    counter = itertools.count()
-    deadline = time.monotonic() + SVCRACK_MAX_SECONDS
-    for _ in range(SVCRACK_MAX_PACKETS):
-        sock.settimeout(max(0.01, deadline - time.monotonic()))
-        try:
-            data, addr = sock.recvfrom(65535)
-        except (TimeoutError, OSError):
-            return
-        message = data.decode("utf-8", "replace")
-        copied = [
-            f"{name}: {value}"
-            for name, keys in (
-                ("Via", ("via", "v")),
-                ("From", ("from", "f")),
-                ("To", ("to", "t")),
-                ("Call-ID", ("call-id", "i")),
-                ("CSeq", ("cseq",)),
-            )
-            if (value := _header(message, *keys)) is not None
-        ]
-        auth = _header(message, "authorization")
-        status = "401 Unauthorized"
-        extra = ""
-        if auth is not None:
-            creds = parse_authorization(auth)
-            # The password svcrack tried, as it encodes it in the From tag: hex("user:password" 0x01 random)
-            from_tag = (_header(message, "from", "f") or "").rsplit(";tag=", 1)[1]
-            user, _, password = bytes.fromhex(from_tag).split(b"\x01")[0].decode().partition(":")
-            assert user == SVCRACK_USER
-            recovered = recover_password(
-                creds, "REGISTER", candidate_passwords(user, (), max_digits=4), max_tries=12_000
-            )
-            seen.append((password, recovered))
-            if verify(creds, SVCRACK_PASSWORD, "REGISTER"):
-                status = "200 OK"
-        if status.startswith("401"):
-            challenge = make_challenge("sipwarden", lambda: f"n{next(counter):06d}", qop=qop)
-            extra = f"WWW-Authenticate: {challenge.to_header()}\r\n"
-        reply = f"SIP/2.0 {status}\r\n" + "\r\n".join(copied) + "\r\n" + extra + "Content-Length: 0\r\n\r\n"
-        sock.sendto(reply.encode(), addr)
-        if status.startswith("200"):
-            return
+class Registrar:
+    """A minimal loopback registrar: 401 with a fresh challenge until the credentials verify, then 200."""
+
+    def __init__(self, *, qop: str | None, algorithm: str = "MD5") -> None:
+        self.qop, self.algorithm = qop, algorithm
+        self.messages: list[tuple[str, Credentials]] = []  # (request text, parsed credentials)
+        self.verified = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port: int = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> Registrar:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.thread.join(timeout=MAX_SECONDS)
+        self.sock.close()
+
+    def _serve(self) -> None:
+        counter = itertools.count()
+        deadline = time.monotonic() + MAX_SECONDS
+        for _ in range(MAX_PACKETS):
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except (TimeoutError, OSError):
+                return
+            message = data.decode("utf-8", "replace")
+            method = message.split(" ", 1)[0]
+            copied = [f"{n}: {v}" for n, keys in COPIED if (v := _header(message, *keys)) is not None]
+            auth = _header(message, "authorization")
+            status, extra = "401 Unauthorized", ""
+            if auth is not None:
+                creds = parse_authorization(auth)
+                self.messages.append((message, creds))
+                if verify(creds, PASSWORD, method):
+                    self.verified += 1
+                    status = "200 OK"
+            if status.startswith("401"):
+                challenge = make_challenge(
+                    "sipwarden", lambda: f"n{next(counter):06d}", qop=self.qop, algorithm=self.algorithm
+                )
+                extra = f"WWW-Authenticate: {challenge.to_header()}\r\n"
+            reply = f"SIP/2.0 {status}\r\n" + "\r\n".join(copied) + "\r\n" + extra + "Content-Length: 0\r\n\r\n"
+            self.sock.sendto(reply.encode(), addr)
+            if status.startswith("200"):
+                return
 
 
 @pytest.mark.tools
 @pytest.mark.skipif(not SVCRACK.exists(), reason="sipvicious is not installed")
 @pytest.mark.parametrize("qop", ["auth", None])
 def test_svcrack_guesses_are_recovered(qop: str | None) -> None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    seen: list[tuple[str, str | None]] = []
-    server = threading.Thread(target=_svcrack_responder, args=(sock, qop, seen), daemon=True)
-    server.start()
-    try:
+    with Registrar(qop=qop) as registrar:
         result = subprocess.run(
-            [str(SVCRACK), "-u", SVCRACK_USER, "-r", "1000-1060", "-p", str(port), "-P", "0",
+            [str(SVCRACK), "-u", USER, "-r", "1000-1060", "-p", str(registrar.port), "-P", "0",
              "-b", "127.0.0.1", "-x", "127.0.0.1", "--maximumtime", "5", "127.0.0.1"],
-            capture_output=True, text=True, timeout=SVCRACK_MAX_SECONDS, check=False,
+            capture_output=True, text=True, timeout=MAX_SECONDS, check=False,
         )  # fmt: skip
-    finally:
-        server.join(timeout=SVCRACK_MAX_SECONDS)
-        sock.close()
-    assert len(seen) >= 40, result.stdout + result.stderr
-    # every guess svcrack sent is recovered from the Authorization header alone
-    assert all(password == recovered for password, recovered in seen), seen
-    assert seen[-1] == (SVCRACK_PASSWORD, SVCRACK_PASSWORD)
-    assert SVCRACK_PASSWORD in result.stdout + result.stderr
+    assert len(registrar.messages) >= 40, result.stdout + result.stderr
+    for message, creds in registrar.messages:
+        # svcrack writes the password it tries into its From tag: hex("user:password" 0x01 random digits)
+        from_tag = (_header(message, "from", "f") or "").rsplit(";tag=", 1)[1]
+        claimed = bytes.fromhex(from_tag).split(b"\x01")[0].decode()
+        candidates = candidate_passwords(USER, (), max_digits=4)
+        recovered = recover_password(creds, "REGISTER", candidates, max_tries=12_000)
+        assert claimed == f"{USER}:{recovered}"  # recovered from the Authorization header alone
+    assert registrar.verified == 1
+    assert PASSWORD in result.stdout + result.stderr  # svcrack reports its crack
+
+
+@pytest.mark.tools
+@pytest.mark.skipif(SIPSAK is None, reason="sipsak is not installed")
+@pytest.mark.parametrize("qop", ["auth", None])
+def test_sipsak_registration_verifies(qop: str | None) -> None:
+    assert SIPSAK is not None
+    with Registrar(qop=qop) as registrar:
+        result = subprocess.run(
+            [SIPSAK, "-U", "-C", "sip:100@127.0.0.1:9", "-s", f"sip:{USER}@127.0.0.1:{registrar.port}", "-a", PASSWORD,
+             "-H", "127.0.0.1", "--local-ip", "127.0.0.1", "-x", "60", "-i"],
+            capture_output=True, text=True, timeout=MAX_SECONDS, check=False,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert registrar.verified == 1
+    (_, creds), *_ = registrar.messages
+    assert (creds.qop, creds.algorithm) == (qop, "MD5")
+    assert not verify(creds, PASSWORD + "x", "REGISTER")
