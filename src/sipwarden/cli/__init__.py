@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from sipwarden.cli import cdr_cmd, config_cmd, events_cmd, honeypot_cmd, parse_cmd
+from sipwarden.cli import audit_cmd, cdr_cmd, config_cmd, events_cmd, honeypot_cmd, parse_cmd
 
 app = typer.Typer(
     name="sipwarden",
@@ -16,7 +16,7 @@ app = typer.Typer(
 )
 
 # The one list of command modules (STYLE.md, practice 5: plugins are listed in one place).
-for _module in (config_cmd, cdr_cmd, events_cmd, honeypot_cmd, parse_cmd):
+for _module in (config_cmd, cdr_cmd, events_cmd, honeypot_cmd, parse_cmd, audit_cmd):
     _module.register(app)
 
 
