@@ -92,6 +92,11 @@ def test_round_trip() -> None:
         assert b"\n" not in again.replace(b"\r\n", b"")
 
 
+def test_blank_lines_are_skipped() -> None:
+    assert parse_sdp(SIPP_OFFER.replace(b"t=0 0\r\n", b"t=0 0\r\n\r\n")) == parse_sdp(SIPP_OFFER)
+    assert parse_sdp(SIPP_OFFER + b"\r\n\r\n") == parse_sdp(SIPP_OFFER)
+
+
 def test_serialize_exact_bytes() -> None:
     assert serialize_sdp(parse_sdp(SIPP_OFFER)) == SIPP_OFFER
 

@@ -218,6 +218,8 @@ def parse_sdp(body: bytes) -> SessionDescription:
     session_attributes: list[tuple[str, str | None]] = []
     media: list[_MediaBuilder] = []
     for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue  # RFC 8866 forbids blank lines, but some user agents emit one; it carries nothing
         if len(line) < 2 or line[1] != "=" or not line[0].isalpha():
             raise RemoteProtocolError(f"SDP line {number} is not <type>=<value>")
         kind, value = line[0], line[2:]
