@@ -127,6 +127,31 @@ def test_one_bad_event_does_not_cost_the_batch(store: Store, caplog: pytest.LogC
     assert bad.id in caplog.text
 
 
+def test_close_gives_up_on_a_dead_store_and_says_so(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    dead = OperationalError("INSERT", {}, Exception("connection refused"))
+    with mock.patch.object(store, "add_events", side_effect=dead):
+        writer = EventWriter(store, max_batch=2)
+        for i in range(5):
+            writer.put(ev(i))
+        writer.close(timeout=0.3)
+    assert writer.dropped == 5 and writer.committed == 0 and writer.pending == 0
+    assert "giving up on" in caplog.text
+
+
+def test_an_unexpected_error_does_not_kill_the_writer(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    real_add = store.add_events
+    with mock.patch.object(store, "add_events", side_effect=RuntimeError("driver bug")):
+        writer = EventWriter(store)
+        writer.put(ev(1))
+        writer.flush(timeout=30)
+    assert writer.rejected == 1 and "driver bug" in caplog.text
+    with mock.patch.object(store, "add_events", side_effect=real_add):
+        writer.put(ev(2))
+        writer.flush(timeout=30)
+        writer.close()
+    assert store.count_events() == 1 and writer.committed == 1
+
+
 def test_broken_hook_does_not_stop_writes(store: Store, caplog: pytest.LogCaptureFixture) -> None:
     def boom(_: list[Event]) -> None:
         raise RuntimeError("subscriber bug")

@@ -13,10 +13,10 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Final
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from sipwarden.events import Event
 from sipwarden.store.settings import StoreSettings
@@ -143,42 +143,40 @@ class EventWriter:
                     batch.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
                 except queue.Empty:
                     break
-            self._write(batch)
+            written = self._write(batch)
+            if written:
+                self._committed(written)
+            self._done(len(batch))
 
-    def _write(self, batch: list[Event]) -> None:
+    def _write(self, batch: list[Event], *, split: bool = True) -> list[Event]:
+        """Commit `batch`; return the events that were committed. Never raises: a dead writer
+        thread would lose every later event without a word."""
         delay = RETRY_FIRST_DELAY
         while True:
             try:
                 self.store.add_events(batch)
             except (OperationalError, InterfaceError) as exc:
                 if self._give_up.is_set():
+                    with self._cond:
+                        self.dropped += len(batch)
                     log.error("giving up on %s events: the store is unavailable (%s)", len(batch), exc)
-                    self._done(len(batch))
-                    return
+                    return []
                 log.warning("store unavailable, retrying %s events in %.1fs: %s", len(batch), delay, exc)
                 self._give_up.wait(delay)
                 delay = min(delay * 2, RETRY_MAX_DELAY)
                 continue
-            except (DBAPIError, ValueError, TypeError) as exc:
-                log.warning("store refused a batch of %s events (%s); writing them one by one", len(batch), exc)
-                self._write_singly(batch)
-                return
-            self._committed(batch)
-            return
-
-    def _write_singly(self, batch: Sequence[Event]) -> None:
-        good: list[Event] = []
-        for ev in batch:
-            try:
-                self.store.add_events([ev])
-            except (DBAPIError, ValueError, TypeError) as exc:
-                self.rejected += 1
-                log.error("store refused event %s (%s from %s): %s", ev.id, ev.kind, ev.src_ip, exc)
-                self._done(1)
-            else:
-                good.append(ev)
-        if good:
-            self._committed(good)
+            except Exception as exc:  # the database refused the data itself
+                if split and len(batch) > 1:
+                    log.warning("store refused a batch of %s events (%s); writing them one by one", len(batch), exc)
+                    written: list[Event] = []
+                    for ev in batch:
+                        written += self._write([ev], split=False)
+                    return written
+                self.rejected += len(batch)
+                for ev in batch:
+                    log.error("store refused event %s (%s from %s): %s", ev.id, ev.kind, ev.src_ip, exc)
+                return []
+            return batch
 
     def _committed(self, batch: list[Event]) -> None:
         self.committed += len(batch)
@@ -188,7 +186,6 @@ class EventWriter:
             except Exception:
                 # A broken subscriber must not stop the writes (mitmproxy-style addon isolation).
                 log.exception("on_commit hook failed; the batch itself is committed")
-        self._done(len(batch))
 
     def _done(self, n: int) -> None:
         with self._cond:
