@@ -55,6 +55,7 @@ _PJSIP_TAIL = r" - (?P<reason>[^()']+?)(?: after (?P<tries>\d+) tries in [\d.]+ 
 PATTERNS: Final = (
     Pattern(
         id="ast.chansip.register_failed",
+        files=("chan_sip.c",),
         family="asterisk",
         kind="auth_failure",
         trigger=" failed ",
@@ -95,6 +96,7 @@ PATTERNS: Final = (
     ),
     Pattern(
         id="ast.chansip.call_rejected",
+        files=("chan_sip.c",),
         family="asterisk",
         kind="call_rejected",
         trigger="rejected because",
@@ -122,6 +124,7 @@ PATTERNS: Final = (
     ),
     Pattern(
         id="ast.pjsip.call_rejected",
+        files=("res_pjsip_session.c",),
         family="asterisk",
         kind="call_rejected",
         trigger="rejected because",
@@ -150,6 +153,7 @@ PATTERNS: Final = (
     ),
     Pattern(
         id="ast.pjsip.call_rejected_v20",
+        files=("res_pjsip_session.c",),
         family="asterisk",
         kind="call_rejected",
         trigger="rejected because",
@@ -174,6 +178,7 @@ PATTERNS: Final = (
     ),
     Pattern(
         id="ast.pjsip.request_failed",
+        files=("pjsip_distributor.c",),
         family="asterisk",
         kind="auth_failure",
         trigger=" failed ",
@@ -209,6 +214,7 @@ PATTERNS: Final = (
     ),
     Pattern(
         id="ast.pjsip.request_method_failed",
+        files=("pjsip_distributor.c",),
         family="asterisk",
         kind="auth_failure",
         trigger=" failed ",
@@ -255,6 +261,7 @@ PATTERNS: Final = (
     ),
     Pattern(
         id="ast.ami.auth_failed",
+        files=("manager.c",),
         family="asterisk",
         kind="auth_failure",
         trigger=" failed ",
@@ -269,6 +276,7 @@ PATTERNS: Final = (
     ),
     Pattern(
         id="ast.ami.nonexistent_user",
+        files=("manager.c",),
         family="asterisk",
         kind="unknown_user",
         trigger="nonexistent user",
@@ -283,6 +291,7 @@ PATTERNS: Final = (
     ),
     Pattern(
         id="ast.iax2.auth_failed",
+        files=("chan_iax2.c",),
         family="asterisk",
         kind="auth_failure",
         trigger=" failed ",
@@ -303,6 +312,7 @@ PATTERNS: Final = (
     ),
     Pattern(
         id="ast.iax2.no_registration",
+        files=("chan_iax2.c",),
         family="asterisk",
         kind="unknown_user",
         trigger="No registration for peer",
@@ -316,6 +326,7 @@ PATTERNS: Final = (
     ),
     Pattern(
         id="ast.chansip.hacking_attempt",
+        files=("chan_sip.c",),
         family="asterisk",
         kind="auth_failure",
         trigger="hacking attempt",
@@ -349,6 +360,7 @@ PATTERNS: Final = (
     ),
     Pattern(
         id="ast.chansip.registered",
+        files=("chan_sip.c",),
         family="asterisk",
         kind="auth_success",
         trigger="Registered SIP",
@@ -365,6 +377,7 @@ PATTERNS: Final = (
     ),
     Pattern(
         id="ast.pjsip.contact_added",
+        files=("res_pjsip_registrar.c",),
         family="asterisk",
         kind="auth_success",
         trigger="Added contact",

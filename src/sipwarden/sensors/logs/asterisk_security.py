@@ -133,6 +133,7 @@ _P = '[2015-05-25 07:19:19] SECURITY[6988] res_security_log.c: SecurityEvent="{}
 PATTERNS: Final = (
     Pattern(
         id="ast.security",
+        files=("res_security_log.c",),
         family="asterisk",
         kind="probe",
         trigger="SecurityEvent=",

@@ -185,9 +185,10 @@ class LineParser:
         for family in self._families:
             env = ENVELOPES[family].match(text)
             message = text[env.end() :] if env else text
+            source_file = (env.groupdict().get("file") or "") if env else ""
             for trigger in candidates:
                 for pattern in self._by_trigger[trigger]:
-                    if pattern.family != family:
+                    if pattern.family != family or (pattern.files and not source_file.endswith(pattern.files)):
                         continue
                     found = pattern.find(message)
                     if found is None:

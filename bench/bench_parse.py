@@ -1,0 +1,177 @@
+"""Log parsing speed: `sipwarden parse` against `fail2ban-regex` on the same Asterisk log.
+
+The goal: at least 20x fail2ban-regex's lines/s (fail2ban reads ~50,000 lines/s), i.e. 1,000,000+
+lines/s on a realistic log that is mostly noise. Both tools run as the operator runs them (a fresh
+process, start-up included); the in-process rate of `parse_file` alone is reported too.
+
+    python -m bench parse                   # 200,000 and 1,000,000 lines
+    python -m bench parse --lines 50000     # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from bench.common import loadavg, machine, markdown_table, sipwarden_command, write_results
+from sipwarden.sensors.logs import make_parser, parse_file
+
+F2B_FILTER: Final = Path("/etc/fail2ban/filter.d/asterisk.conf")
+#: Share of lines that are attacks; the rest is the chatter of a working PBX.
+ATTACK_SHARE: Final = 0.02
+#: Bound on one tool run (fail2ban-regex needs ~20 s per million lines).
+RUN_TIMEOUT_S: Final = 900
+
+NOISE: Final = (
+    'VERBOSE[{lwp}][C-{cid:08x}] pbx.c:     -- Executing [{n}@from-internal:1] Dial("PJSIP/{n}-{cid:08x}", "PJSIP/{m},30") in new stack',
+    "VERBOSE[{lwp}][C-{cid:08x}] app_dial.c:     -- Called PJSIP/{m}",
+    "VERBOSE[{lwp}][C-{cid:08x}] app_dial.c:     -- PJSIP/{m}-{cid:08x} is ringing",
+    "VERBOSE[{lwp}][C-{cid:08x}] bridge_channel.c:     -- Channel PJSIP/{m}-{cid:08x} joined 'simple_bridge' basic-bridge <{cid:x}>",
+    "VERBOSE[{lwp}] res_pjsip/pjsip_configuration.c: Endpoint {n} is now Reachable",
+    "DEBUG[{lwp}] res_rtp_asterisk.c: Setting RTP source address to 10.0.{a}.{b}:{port}",
+    "NOTICE[{lwp}] res_pjsip/pjsip_options.c: Endpoint {n} qualify timeout; considered Unreachable",
+    "WARNING[{lwp}][C-{cid:08x}] channel.c: Unable to find a codec translation path: (ulaw) -> (opus)",
+    'VERBOSE[{lwp}][C-{cid:08x}] pbx.c:     -- Executing [s@macro-hangupcall:3] Hangup("PJSIP/{n}-{cid:08x}", "") in new stack',
+    "VERBOSE[{lwp}] chan_sip.c:   == Using SIP RTP CoS mark 5",
+)
+ATTACKS: Final = (
+    "NOTICE[{lwp}] chan_sip.c: Registration from '\"{n}\"<sip:{n}@198.51.100.1:5060>' failed for '{ip}:{port}' - Wrong password",
+    "NOTICE[{lwp}] chan_sip.c: Registration from '<sip:{n}@pbx.example.com>' failed for '{ip}' - No matching peer found",
+    "NOTICE[{lwp}][C-{cid:08x}] chan_sip.c: Call from '' ({ip}:{port}) to extension '00972{n}' rejected because extension not found in context 'default'.",
+    "NOTICE[{lwp}] res_pjsip/pjsip_distributor.c: Request 'REGISTER' from '<sip:{n}@pbx.example.com>' failed for '{ip}:{port}' (callid: {cid:x}) - No matching endpoint found",
+    "NOTICE[{lwp}] res_pjsip/pjsip_distributor.c: Request 'INVITE' from '<sip:{n}@pbx.example.com>' failed for '{ip}:{port}' (callid: {cid:x}) - Failed to authenticate after 3 tries in 0.1 ms",
+    'SECURITY[{lwp}] res_security_log.c: SecurityEvent="InvalidPassword",EventTV="2024-03-01T10:00:00.000+0000",Severity="Error",Service="PJSIP",EventVersion="2",AccountID="{n}",SessionID="{cid:x}",LocalAddress="IPV4/UDP/192.0.2.10/5060",RemoteAddress="IPV4/UDP/{ip}/{port}",Challenge="1/abc",ReceivedChallenge="1/abc",ReceivedHash="ff"',
+    "NOTICE[{lwp}] manager.c: {ip} failed to authenticate as 'admin'",
+)
+
+
+def generate(path: Path, lines: int, seed: int = 5060) -> int:
+    """Write a `lines`-line Asterisk full log (dates `[%F %T]`); return the number of attack lines."""
+    rng = random.Random(seed)
+    attacks = 0
+    with path.open("w", encoding="utf-8") as f:
+        for i in range(lines):
+            second = i // 50
+            stamp = f"[2024-03-01 {second // 3600 % 24:02d}:{second // 60 % 60:02d}:{second % 60:02d}] "
+            values: dict[str, Any] = {
+                "lwp": rng.randrange(1000, 9999),
+                "cid": rng.randrange(1 << 32),
+                "n": rng.randrange(100, 999),
+                "m": rng.randrange(100, 999),
+                "a": rng.randrange(256),
+                "b": rng.randrange(256),
+                "port": rng.randrange(1024, 65535),
+                "ip": f"203.0.113.{rng.randrange(1, 255)}",
+            }
+            if rng.random() < ATTACK_SHARE:
+                template = ATTACKS[rng.randrange(len(ATTACKS))]
+                attacks += 1
+            else:
+                template = NOISE[rng.randrange(len(NOISE))]
+            f.write(stamp + template.format(**values) + "\n")
+    return attacks
+
+
+def run_sipwarden(path: Path) -> tuple[float, int]:
+    """Wall time of `sipwarden parse FILE --format auto` and the number of recognised lines."""
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sipwarden_command(), "parse", str(path)], capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=True
+    )
+    elapsed = time.perf_counter() - started
+    m = re.search(r"matched: (\d+)", out.stdout)
+    return elapsed, int(m.group(1)) if m else -1
+
+
+def run_fail2ban(path: Path) -> tuple[float, int] | None:
+    """Wall time of `fail2ban-regex FILE asterisk.conf` and its matched count; None if absent."""
+    tool = shutil.which("fail2ban-regex")
+    if tool is None or not F2B_FILTER.exists():
+        return None
+    started = time.perf_counter()
+    out = subprocess.run([tool, str(path), str(F2B_FILTER)], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    elapsed = time.perf_counter() - started
+    m = re.search(r"Lines: \d+ lines, \d+ ignored, (\d+) matched", out.stdout)
+    return elapsed, int(m.group(1)) if m else -1
+
+
+def in_process(path: Path) -> tuple[float, int]:
+    """Seconds `parse_file` alone takes (no interpreter start-up) and its recognised lines."""
+    parser = make_parser("asterisk", ())
+    started = time.perf_counter()
+    matched = sum(1 for r in parse_file(path, parser=parser) if r.pattern_id)
+    return time.perf_counter() - started, matched
+
+
+def main(argv: Sequence[str]) -> int:
+    """Generate the logs, time both tools, print the Markdown table and write the JSON results."""
+    ap = argparse.ArgumentParser(prog="python -m bench parse", description=__doc__)
+    ap.add_argument("--lines", type=int, nargs="+", default=[200_000, 1_000_000])
+    ap.add_argument("--no-fail2ban", action="store_true", help="time sipwarden only")
+    args = ap.parse_args(argv)
+    rows = []
+    results = []
+    with tempfile.TemporaryDirectory(prefix="sipwarden-bench-parse-") as tmp:
+        for n in args.lines:
+            path = Path(tmp) / f"full-{n}"
+            attacks = generate(path, n)
+            size_mb = path.stat().st_size / 1e6
+            sw_time, sw_matched = run_sipwarden(path)
+            core_time, core_matched = in_process(path)
+            f2b = None if args.no_fail2ban else run_fail2ban(path)
+            f2b_time, f2b_matched = f2b if f2b else (float("nan"), -1)
+            result = {
+                "lines": n,
+                "megabytes": round(size_mb, 1),
+                "attack_lines": attacks,
+                "sipwarden_s": round(sw_time, 3),
+                "sipwarden_lines_per_s": round(n / sw_time),
+                "sipwarden_matched": sw_matched,
+                "parse_file_lines_per_s": round(n / core_time),
+                "parse_file_matched": core_matched,
+                "fail2ban_s": round(f2b_time, 3) if f2b else None,
+                "fail2ban_lines_per_s": round(n / f2b_time) if f2b else None,
+                "fail2ban_matched": f2b_matched if f2b else None,
+                "load": loadavg(),
+            }
+            results.append(result)
+            speedup = f"{f2b_time / sw_time:.1f}x" if f2b else "-"
+            rows.append(
+                [
+                    f"{n:,}",
+                    f"{size_mb:.0f} MB",
+                    f"{attacks:,}",
+                    f"{n / sw_time:,.0f} ({sw_time:.2f} s)",
+                    f"{sw_matched:,}",
+                    f"{n / core_time:,.0f}",
+                    f"{n / f2b_time:,.0f} ({f2b_time:.1f} s)" if f2b else "-",
+                    f"{f2b_matched:,}" if f2b else "-",
+                    speedup,
+                    f"{result['load']:.1f}",
+                ]
+            )
+    header = [
+        "lines",
+        "size",
+        "attack lines",
+        "sipwarden parse lines/s",
+        "sipwarden matches",
+        "parse_file lines/s (in process)",
+        "fail2ban-regex lines/s",
+        "fail2ban matches",
+        "speed-up",
+        "load",
+    ]
+    m = machine()
+    print(f"machine: {m.cpus} CPUs, {m.cpu_model}, Python {m.python}")
+    print(markdown_table(header, rows))
+    write_results("parse", {"runs": results})
+    return 0
