@@ -15,18 +15,62 @@ REAL = "198.51.100.20"
 
 # (line with {x} where the caller's text goes, the address the PBX really wrote or None)
 TEMPLATES = [
-    ("[2024-01-01 00:00:00] NOTICE[1] chan_sip.c: Registration from '{x}' failed for '" + REAL + ":5060' - Wrong password", REAL),
-    ("[2024-01-01 00:00:00] NOTICE[1] chan_sip.c: Call from '' (" + REAL + ":5060) to extension '{x}' rejected because extension not found in context 'default'.", REAL),
-    ("[2024-01-01 00:00:00] NOTICE[1]: res_pjsip_session.c:1 new_invite: Call from 'anon' (UDP:" + REAL + ":5060) to extension '{x}' rejected because extension not found in context 'default'.", REAL),
-    ("[2024-01-01 00:00:00] NOTICE[1] res_pjsip/pjsip_distributor.c: Request 'REGISTER' from '{x}' failed for '" + REAL + ":5060' (callid: abc) - Failed to authenticate", REAL),
-    ("[2024-01-01 00:00:00] NOTICE[1] res_pjsip/pjsip_distributor.c: Request 'REGISTER' from '<sip:1@x>' failed for '" + REAL + ":5060' (callid: {x}) - Failed to authenticate", REAL),
+    (
+        "[2024-01-01 00:00:00] NOTICE[1] chan_sip.c: Registration from '{x}' failed for '"
+        + REAL
+        + ":5060' - Wrong password",
+        REAL,
+    ),
+    (
+        "[2024-01-01 00:00:00] NOTICE[1] chan_sip.c: Call from '' ("
+        + REAL
+        + ":5060) to extension '{x}' rejected because extension not found in context 'default'.",
+        REAL,
+    ),
+    (
+        "[2024-01-01 00:00:00] NOTICE[1]: res_pjsip_session.c:1 new_invite: Call from 'anon' (UDP:"
+        + REAL
+        + ":5060) to extension '{x}' rejected because extension not found in context 'default'.",
+        REAL,
+    ),
+    (
+        "[2024-01-01 00:00:00] NOTICE[1] res_pjsip/pjsip_distributor.c: Request 'REGISTER' from '{x}' failed for '"
+        + REAL
+        + ":5060' (callid: abc) - Failed to authenticate",
+        REAL,
+    ),
+    (
+        "[2024-01-01 00:00:00] NOTICE[1] res_pjsip/pjsip_distributor.c: Request 'REGISTER' from '<sip:1@x>' failed for '"
+        + REAL
+        + ":5060' (callid: {x}) - Failed to authenticate",
+        REAL,
+    ),
     ("[2024-01-01 00:00:00] NOTICE[1] manager.c: " + REAL + " failed to authenticate as '{x}'", REAL),
     ("[2024-01-01 00:00:00] NOTICE[1] chan_iax2.c: No registration for peer '{x}' (from " + REAL + ")", REAL),
-    ('[2024-01-01 00:00:00] SECURITY[1] res_security_log.c: SecurityEvent="InvalidAccountID",EventTV="1704067200-0",Severity="Error",Service="SIP",EventVersion="1",AccountID="{x}",SessionID="{x}",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/' + REAL + '/5060"', REAL),
-    ("2024-01-01 00:00:00.000000 [WARNING] sofia_reg.c:1 SIP auth failure (REGISTER) on sofia profile 'internal' for [{x}@pbx] from ip " + REAL, REAL),
+    (
+        '[2024-01-01 00:00:00] SECURITY[1] res_security_log.c: SecurityEvent="InvalidAccountID",EventTV="1704067200-0",Severity="Error",Service="SIP",EventVersion="1",AccountID="{x}",SessionID="{x}",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/'
+        + REAL
+        + '/5060"',
+        REAL,
+    ),
+    (
+        "2024-01-01 00:00:00.000000 [WARNING] sofia_reg.c:1 SIP auth failure (REGISTER) on sofia profile 'internal' for [{x}@pbx] from ip "
+        + REAL,
+        REAL,
+    ),
     ("2024-01-01 00:00:00.000000 [WARNING] sofia_reg.c:1 Can't find user [{x}@pbx] from " + REAL, REAL),
-    ("Jan  1 00:00:00 sbc kamailio[1]: NOTICE: <script>: sipwarden: auth failed src=" + REAL + " port=5060 proto=udp method=REGISTER user='{x}' ua='{x}'", REAL),
-    ("Jan  1 00:00:00 sbc kamailio[1]: ALERT: <script>: ALERT: pike blocking INVITE from sip:{x}@y (IP:" + REAL + ":5060)", REAL),
+    (
+        "Jan  1 00:00:00 sbc kamailio[1]: NOTICE: <script>: sipwarden: auth failed src="
+        + REAL
+        + " port=5060 proto=udp method=REGISTER user='{x}' ua='{x}'",
+        REAL,
+    ),
+    (
+        "Jan  1 00:00:00 sbc kamailio[1]: ALERT: <script>: ALERT: pike blocking INVITE from sip:{x}@y (IP:"
+        + REAL
+        + ":5060)",
+        REAL,
+    ),
 ]
 
 PAYLOADS = [
