@@ -41,11 +41,13 @@ CACHE_SIZE: Final = 8192
 #: Data, not code: add a prefix here with a comment on where it is used.
 INTERNATIONAL_PREFIXES: Final[tuple[str, ...]] = (
     "+00",  # junk: both forms at once, seen from scripts that prepend "+" to whatever was dialled
+    "+011",  # junk: the same with the North American prefix
     "++",  # junk: doubled plus
     "0+",  # junk: trunk zero before the plus
     "+",  # E.164 (RFC 3966 global number)
     "00",  # ITU-T E.164 recommended international prefix (most of the world)
     "011",  # North American Numbering Plan
+    "0011",  # Australia (unambiguous: "00" + "11" would need a NANP area code starting with 1)
     "810",  # Russia and other former-USSR plans (8, dial tone, 10)
 )
 #: An outside-line digit some PBX dial plans need before any external number.
