@@ -386,9 +386,9 @@ class Registrar:
 
 @pytest.mark.tools
 @pytest.mark.skipif(not SVCRACK.exists(), reason="sipvicious is not installed")
-@pytest.mark.parametrize("qop", ["auth", None])
-def test_svcrack_guesses_are_recovered(qop: str | None) -> None:
-    with Registrar(qop=qop) as registrar:
+@pytest.mark.parametrize(("qop", "algorithm"), [("auth", "MD5"), (None, "MD5"), ("auth", "MD5-sess")])
+def test_svcrack_guesses_are_recovered(qop: str | None, algorithm: str) -> None:
+    with Registrar(qop=qop, algorithm=algorithm) as registrar:
         result = subprocess.run(
             [str(SVCRACK), "-u", USER, "-r", "1000-1060", "-p", str(registrar.port), "-P", "0",
              "-b", "127.0.0.1", "-x", "127.0.0.1", "--maximumtime", "5", "127.0.0.1"],
@@ -402,6 +402,7 @@ def test_svcrack_guesses_are_recovered(qop: str | None) -> None:
         candidates = candidate_passwords(USER, (), max_digits=4)
         recovered = recover_password(creds, "REGISTER", candidates, max_tries=12_000)
         assert claimed == f"{USER}:{recovered}"  # recovered from the Authorization header alone
+        assert creds.algorithm == algorithm
     assert registrar.verified == 1
     assert PASSWORD in result.stdout + result.stderr  # svcrack reports its crack
 
