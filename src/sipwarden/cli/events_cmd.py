@@ -17,6 +17,8 @@ from sipwarden.store import Store, default_url
 from sipwarden.store.filters import check_kind, parse_since
 from sipwarden.store.store import MAX_QUERY_LIMIT
 
+#: Table width when the output is not a terminal (a pipe or a file).
+PIPE_WIDTH: Final = 200
 #: Longest cell in the table; the full value is in `--json`.
 MAX_CELL: Final = 60
 # Every C0 and C1 control and DEL: event text comes from attackers, and a raw ESC or CSI in a
@@ -41,8 +43,13 @@ def _address(ip: str | None, port: int | None) -> str:
 def events_table(events: list[Event]) -> Table:
     """A rich Table of `events`; every cell is plain Text, so event text never becomes markup."""
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for name in ("time (UTC)", "kind", "source", "from", "user", "target", "tool / user-agent", "n"):
-        table.add_column(name, justify="right" if name == "n" else "left", overflow="fold")
+    # Kind and count never wrap; on a narrow terminal the rest wrap down to a readable minimum
+    # (the time breaks between date and hour), so 80 columns still show every column.
+    table.add_column("time (UTC)", overflow="fold", min_width=10)
+    table.add_column("kind", no_wrap=True)
+    for name, width in (("source", 6), ("from", 10), ("user", 5), ("target", 6), ("tool / user-agent", 10)):
+        table.add_column(name, overflow="fold", min_width=width)
+    table.add_column("n", justify="right", no_wrap=True)
     for ev in events:
         target = ev.target or ""
         if ev.target_country:
@@ -103,6 +110,9 @@ def events(
             print(json.dumps(ev.to_dict(), default=str))
         return
     out = Console(highlight=False)
+    if not out.is_terminal:
+        # Piped into less or a file: no terminal width to respect, so keep one event per line.
+        out = Console(highlight=False, width=PIPE_WIDTH)
     if not found:
         err_console.print("no matching events", highlight=False)
         return
