@@ -34,6 +34,8 @@ def _fp(tool: str, field: Field, pattern: str, *samples: str) -> Fingerprint:
 FINGERPRINTS: Final[tuple[Fingerprint, ...]] = (
     # svwar offers this SDP with INVITE scans (sipvicious/svwar.py, _invite_body).
     _fp("sipvicious/svwar", "body", r"^s=svwar\r?$", "s=svwar"),
+    # svcrack's first REGISTER always carries this literal tag (svcrack.py, Register()).
+    _fp("sipvicious/svcrack", "from_tag", r"^3206210844$", "3206210844"),
     _fp("sipvicious", "user_agent", r"friendly-scanner", "friendly-scanner"),
     _fp("sipvicious", "user_agent", r"sipvicious", "sipvicious", "SIPVicious 0.3.4"),
     _fp("sippts", "user_agent", r"^pplsip\b", "pplsip"),
@@ -50,8 +52,6 @@ FINGERPRINTS: Final[tuple[Fingerprint, ...]] = (
     _fp("sipbomber", "user_agent", r"SIPBomber", "SIPBomber"),
     # SIPp's built-in scenarios tag From as `[pid]SIPpTag00[call_number]`.
     _fp("sipp", "from_tag", r"SIPpTag\d*$", "12345SIPpTag001", "7SIPpTag01"),
-    # svcrack's first REGISTER always carries this literal tag (svcrack.py, Register()).
-    _fp("sipvicious/svcrack", "from_tag", r"^3206210844$", "3206210844"),
     # nmap's SIP service probe (nmap-service-probes, SIPOptions) and sip.lua use `nm` names and tags.
     _fp("nmap", "from_tag", r"^(root|nm\w*)$", "root", "nm1a2b"),
 )
