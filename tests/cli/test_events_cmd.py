@@ -128,3 +128,13 @@ def test_printable() -> None:
     assert printable(None) == ""
     assert printable("a\x00b\x7f") == "a\\x00b\\x7f"
     assert len(printable("x" * 500)) == 60
+
+
+@pytest.mark.postgres
+def test_postgresql_url(postgres_fresh_url: str) -> None:
+    store = Store.open(postgres_fresh_url)
+    store.add_events([Event(ts=utcnow(), kind="register", source="kamailio", src_ip="192.0.2.44")])
+    store.close()
+    code, out = run("events", "--db", postgres_fresh_url, "--json", "--since", "1h")
+    assert code == 0, out
+    assert [json.loads(line)["src_ip"] for line in out.splitlines()] == ["192.0.2.44"]
