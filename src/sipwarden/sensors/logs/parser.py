@@ -60,6 +60,8 @@ RELEVANT_WORDS: Final = (
     "blocked",
 )
 
+_BYTE_ARRAY_MESSAGE: Final = re.compile(r'"MESSAGE"\s*:\s*\[')
+
 #: How many lines format detection reads from the start of a file or stream.
 SNIFF_LINES: Final = 200
 
@@ -172,11 +174,17 @@ class LineParser:
 
     def _parse(self, line: str, line_no: int) -> ParseResult | None:
         raw = line[:-1] if line.endswith("\n") else line
-        candidates = [t for t in self._triggers if t in raw]
-        if not candidates:
-            return self._missed(raw, line_no)
         text = raw.rstrip("\r")
         env_ts = None
+        if text.startswith("{") and _BYTE_ARRAY_MESSAGE.search(text):
+            # journald writes a message that is not UTF-8 as an array of numbers: no trigger
+            # can be seen before the entry is opened.
+            opened = unwrap_json(text, self.time)
+            if opened is not None:
+                text, env_ts = opened.text, opened.ts
+        candidates = [t for t in self._triggers if t in text]
+        if not candidates:
+            return self._missed(raw, line_no)
         if text.startswith("{"):
             opened = unwrap_json(text, self.time)
             if opened is not None:
