@@ -144,3 +144,21 @@ def test_distributed_range_ban_when_configured() -> None:
 def test_distributed_sources_outside_the_window_do_not_count() -> None:
     e = engine(distributed="3/10m")
     assert feed(e, [ev(i * 400, ip=f"198.51.100.{i}", username="alice") for i in range(6)]) == []
+
+
+def test_every_tool_signature_matches_its_samples_and_only_its_own() -> None:
+    from sipwarden.detect.rules.tools import TOOL_SIGNATURES, tool_of
+    from sipwarden.events import Event
+
+    for name, _, samples in TOOL_SIGNATURES:
+        assert samples, f"{name} has no sample"
+        for ua in samples:
+            assert tool_of(Event(ts=at(0), kind="probe", source="kamailio", user_agent=ua)) == name
+    for ua in ["Yealink SIP-T46S 66.86.0.15", "Asterisk PBX 18.20.0", "Linphone/5.2", "", "x" * 100_000]:
+        assert tool_of(Event(ts=at(0), kind="probe", source="kamailio", user_agent=ua)) is None
+
+
+def test_tool_named_by_user_agent_bans() -> None:
+    e = engine()
+    [d] = e.feed(ev(0, user_agent="friendly-scanner"))
+    assert d.scenario == "attack-tool" and "sipvicious" in d.reason

@@ -6,7 +6,17 @@ import logging
 
 import typer
 
-from sipwarden.cli import audit_cmd, cdr_cmd, config_cmd, events_cmd, honeypot_cmd, parse_cmd
+from sipwarden.cli import (
+    audit_cmd,
+    bans_cmd,
+    cdr_cmd,
+    config_cmd,
+    events_cmd,
+    honeypot_cmd,
+    parse_cmd,
+    replay_cmd,
+    watch_cmd,
+)
 
 app = typer.Typer(
     name="sipwarden",
@@ -16,7 +26,7 @@ app = typer.Typer(
 )
 
 # The one list of command modules (STYLE.md, practice 5: plugins are listed in one place).
-for _module in (config_cmd, cdr_cmd, events_cmd, honeypot_cmd, parse_cmd, audit_cmd):
+for _module in (config_cmd, cdr_cmd, events_cmd, honeypot_cmd, parse_cmd, audit_cmd, replay_cmd, bans_cmd, watch_cmd):
     _module.register(app)
 
 

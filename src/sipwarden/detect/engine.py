@@ -8,6 +8,7 @@ they saw (`Finding`); a broken rule is logged and skipped, never fatal (the mitm
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
 import logging
 from collections.abc import Iterable, Sequence
@@ -65,6 +66,7 @@ class Engine:
         self._trusted: dict[str, datetime] = {}
         self._offenses: dict[str, int] = {}
         self._active: dict[tuple[str, str, str], Decision] = {}  # (scope, value, action) -> decision
+        self._ends: list[tuple[datetime, str, tuple[str, str, str]]] = []  # heap of (until, id, slot)
         self._last_sweep: datetime | None = None
 
     # -- public ---------------------------------------------------------------------------------------
@@ -105,9 +107,13 @@ class Engine:
 
     def tick(self, now: datetime) -> list[Decision]:
         """Advance time: return the decisions that ended by `now`, and forget idle state."""
-        ended = [d for d in self._active.values() if d.until is not None and d.until <= now]
-        for d in ended:
-            del self._active[(d.scope, d.value, d.action)]
+        ended: list[Decision] = []
+        while self._ends and self._ends[0][0] <= now:
+            _, decision_id, slot = heapq.heappop(self._ends)
+            active = self._active.get(slot)
+            if active is not None and active.id == decision_id:  # else replaced or released: stale entry
+                del self._active[slot]
+                ended.append(active)
         if self._last_sweep is None or now - self._last_sweep >= SWEEP_INTERVAL:
             self._last_sweep = now
             self.sources.sweep(now)
@@ -125,7 +131,7 @@ class Engine:
         for d in decisions:
             if d.action == "ban" and d.scope == "ip":
                 self._count_offense(d.value)
-            self._active[(d.scope, d.value, d.action)] = d
+            self._activate(d)
 
     def release(self, scope: str, value: str) -> None:
         """Forget an active decision (a person removed the ban)."""
@@ -179,10 +185,16 @@ class Engine:
             until=until,
             event_ids=tuple(evidence),
         )
-        self._active[slot] = decision
+        self._activate(decision)
         if finding.action == "ban" and finding.scope == "ip":
             self.sources.forget(view.key)  # counting starts again after the ban
         return decision
+
+    def _activate(self, decision: Decision) -> None:
+        slot = (decision.scope, decision.value, decision.action)
+        self._active[slot] = decision
+        if decision.until is not None:
+            heapq.heappush(self._ends, (decision.until, decision.id, slot))
 
     def _learn_trust(self, key: str, ts: datetime) -> None:
         if key not in self._trusted and len(self._trusted) >= MAX_TRUSTED:
