@@ -131,8 +131,8 @@ class LogFollower:
             return None
         st = os.fstat(f.fileno())
         sniff = f.read(SNIFF_BYTES).decode("utf-8", "replace").splitlines()
-        reference = datetime.fromtimestamp(st.st_mtime, UTC)
-        parser = make_parser(self.fmt, sniff, sensor=self.sensor, tz=self.tz, reference=reference)
+        # No fixed reference: a live log's year-less dates and date-less lines are "now".
+        parser = make_parser(self.fmt, sniff, sensor=self.sensor, tz=self.tz)
         t = _Tracked(path, f, st.st_dev, st.st_ino, parser)
         self._set_head(t, st.st_size)
         saved = None if path in self._restored else self._saved.get("files", {}).get(path)

@@ -7,6 +7,7 @@ Nothing here reads the clock: the reference time for year-less dates is a parame
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -80,6 +81,20 @@ def parse_leading_time(line: str, ctx: TimeContext) -> datetime | None:
     """The date at the start of `line` as aware UTC, or None when the line starts without one."""
     m = _DATE_RE.match(line)
     if m is None:
+        return None
+    if m.group("y") is None and ctx.reference is None and ctx.year_hint is None:
+        return _date_of.__wrapped__(m.group(0), ctx)  # the year depends on the clock: not cached
+    return _date_of(m.group(0), ctx)
+
+
+#: Distinct date strings remembered: log lines come in bursts that share their second.
+DATE_CACHE_SIZE: Final = 4096
+
+
+@functools.lru_cache(maxsize=DATE_CACHE_SIZE)
+def _date_of(text: str, ctx: TimeContext) -> datetime | None:
+    m = _DATE_RE.match(text)
+    if m is None:  # pragma: no cover - `text` is a match of the same regex
         return None
     g = m.group
     try:
