@@ -29,11 +29,12 @@ class _Pending:
     opened: float
     first: Event
     count: int = 0
-    last_ts: datetime | None = None
+    last_ts: datetime | float | None = None  # a float is a `now` from `hit`
 
 
 def aggregation_key(event: Event) -> Key:
-    """What makes two events the same probe: source, method, user agent, kind, tool, account, guess."""
+    """What makes two events the same probe: source, kind, method, user agent, tool, transport,
+    account, guess and target (in this order; `Aggregator.hit` callers build the same tuple)."""
     return (
         event.src_ip,
         event.kind,
@@ -74,6 +75,15 @@ class Aggregator:
         out.append(event)
         return out
 
+    def hit(self, key: Key, now: float) -> bool:
+        """Count one more event with `key` if its window is open (True); else the caller must `add` it."""
+        pending = self._pending.get(key)
+        if pending is None or now - pending.opened >= self.window:
+            return False
+        pending.count += 1
+        pending.last_ts = now
+        return True
+
     def flush(self, now: float) -> list[Event]:
         """Events for every window older than `window` seconds at time `now`."""
         out: list[Event] = []
@@ -94,6 +104,8 @@ class Aggregator:
         if pending.count == 0:
             return []
         last = pending.last_ts or pending.first.ts
+        if isinstance(last, float):
+            last = datetime.fromtimestamp(last, UTC)
         detail = dict(pending.first.detail)
         detail.update(aggregated=True, first_seen=_iso(pending.first.ts), last_seen=_iso(last))
         return [pending.first.replace(ts=last, count=pending.count, detail=detail, raw=pending.first.raw, id=new_id())]

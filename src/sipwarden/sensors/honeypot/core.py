@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from sipwarden.sensors.honeypot.responses import bounded_reply, build_response
 from sipwarden.sensors.honeypot.tools import recognise
 from sipwarden.sip.digest import make_challenge, parse_authorization
 from sipwarden.sip.errors import ProtocolError
-from sipwarden.sip.headers import parse_name_addr, parse_uri, parse_via
+from sipwarden.sip.headers import parse_name_addr
 from sipwarden.sip.message import Request, parse_message
 
 log = logging.getLogger(__name__)
@@ -172,10 +173,10 @@ class HoneypotCore:
 
     def _handle(self, request: Request, peer: Peer, now: float, raw: bytes) -> list[Output]:
         headers = request.headers
-        from_value = headers.get("From")
-        from_tag = parse_name_addr(from_value).tag if from_value else None
-        vias = headers.get_all("Via")
-        branch = parse_via(vias[0]).branch if vias else None
+        # The hot path (10,000 OPTIONS/s) reads tag, branch and user with small regexes instead of
+        # full header parses; handlers that act on an account still parse From/To properly.
+        from_tag = _param_after_uri(headers.get("From"), _TAG)
+        branch = _param_after_uri(headers.get("Via"), _BRANCH)
         user_agent = headers.get("User-Agent")
         tool = recognise(
             user_agent=user_agent,
@@ -183,7 +184,7 @@ class HoneypotCore:
             branch=branch,
             method=request.method,
             body=request.body,
-            to_user=_user_of(headers.get("To")),
+            to_user=_uri_user(headers.get("To")),
         )
         ctx = _Ctx(request, peer, now, len(raw), raw, user_agent, tool, from_tag, headers.get("Call-ID") or "")
         method = request.method
@@ -216,6 +217,24 @@ class HoneypotCore:
 
     def _emit(self, event: Event, now: float) -> list[Output]:
         return [Emit(e) for e in self.aggregator.add(event, now)]
+
+    def _record(self, ctx: _Ctx, kind: EventKind, **fields: Any) -> list[Output]:
+        """Emit an event about the request; a repeat within the window only bumps a count, so a
+        flood does not pay for building an Event per packet."""
+        key = (
+            ctx.peer.ip,
+            kind,
+            ctx.request.method,
+            ctx.user_agent,
+            ctx.tool,
+            ctx.peer.transport,
+            fields.get("username"),
+            fields.get("password"),
+            fields.get("target"),
+        )
+        if self.aggregator.hit(key, ctx.now):
+            return []
+        return self._emit(self._event(ctx, kind, **fields), ctx.now)
 
     def _reply(
         self,
@@ -267,7 +286,7 @@ class HoneypotCore:
         if user and self.persona.unknown_user == "404" and not self.policy.exists(user):
             # chan_pjsip answers OPTIONS for a missing endpoint with 404; svwar -m OPTIONS relies on it.
             status = 404
-        return self._reply(ctx, status) + self._emit(self._event(ctx, "probe", username=user), ctx.now)
+        return self._reply(ctx, status) + self._record(ctx, "probe", username=user)
 
     def _register(self, ctx: _Ctx) -> list[Output]:
         username = _user_of(ctx.request.headers.get("To"))
@@ -279,7 +298,7 @@ class HoneypotCore:
             else:
                 kind = "unknown_user"
                 out = self._reply(ctx, 404)
-            return out + self._emit(self._event(ctx, kind, username=username), ctx.now)
+            return out + self._record(ctx, kind, username=username)
         creds = parse_authorization(authorization)
         result = self.auth.check(creds, "REGISTER", source=ctx.peer.ip, from_tag=ctx.from_tag)
         detail = {"recovered_by": result.recovered_by} if result.recovered_by else {}
@@ -409,7 +428,7 @@ class HoneypotCore:
         call = self.calls.calls.get(ctx.call_id)
         if call is None:
             out = self._reply(ctx, 481)
-            return out + self._emit(self._event(ctx, "probe"), ctx.now)
+            return out + self._record(ctx, "probe")
         # RFC 3261 9.2: a CANCEL after the final response has no effect on the call, but this
         # honeypot ends it anyway: a dialer that cancels will not send media.
         reason = "bye" if ctx.request.method == "BYE" else "cancel"
@@ -423,7 +442,7 @@ class HoneypotCore:
             out = self._reply(ctx, 401, extra=self._challenge(ctx))
         else:
             out = self._reply(ctx, 405)
-        return out + self._emit(self._event(ctx, "probe", username=_user_of(ctx.request.headers.get("From"))), ctx.now)
+        return out + self._record(ctx, "probe", username=_user_of(ctx.request.headers.get("From")))
 
     # -- events ------------------------------------------------------------------------------
 
@@ -444,11 +463,29 @@ class HoneypotCore:
         )
 
 
-def _request_uri_user(request: Request) -> str | None:
-    try:
-        return parse_uri(str(request.uri)).user or None
-    except ProtocolError:
+_TAG: Final = re.compile(r";\s*tag\s*=\s*([^;,\s]+)", re.IGNORECASE)
+_BRANCH: Final = re.compile(r";\s*branch\s*=\s*([^;,\s]+)", re.IGNORECASE)
+_URI_USER: Final = re.compile(r"(?:sips?|tel):([^@;>:\s]+)(?::[^@;>\s]*)?@", re.IGNORECASE)
+
+
+def _param_after_uri(value: str | None, pattern: re.Pattern[str]) -> str | None:
+    """A header parameter (tag, branch) outside the <URI>, where URI parameters cannot pose as it."""
+    if not value:
         return None
+    match = pattern.search(value, value.rfind(">") + 1)
+    return match.group(1) if match else None
+
+
+def _uri_user(value: str | None) -> str | None:
+    """The user part of the first SIP URI in `value` (Request-URI, From or To), or None."""
+    if not value:
+        return None
+    match = _URI_USER.search(value)
+    return match.group(1) if match else None
+
+
+def _request_uri_user(request: Request) -> str | None:
+    return _uri_user(request.uri)
 
 
 def _expires(request: Request) -> int:

@@ -9,8 +9,8 @@ from typing import Final
 
 from sipwarden.sensors.honeypot.outputs import Peer
 from sipwarden.sensors.honeypot.personas import Persona
-from sipwarden.sip.headers import parse_via
-from sipwarden.sip.message import Headers, Request, Response, serialize_response
+from sipwarden.sip.errors import LocalProtocolError
+from sipwarden.sip.message import Request
 
 #: A UDP reply may be at most this many times the request's size (a reflector's gain). Above it the
 #: reply is cut to the headers RFC 3261 8.2.6.2 requires, or dropped. DNS RRL and the SIP
@@ -39,19 +39,23 @@ def response_vias(request: Request, peer: Peer) -> list[str]:
 
     RFC 3261 18.2.1: add `received` when the sent-by host differs from the packet's source;
     RFC 3581 4: fill an empty `rport` with the source port (and then always add `received`).
+    Done on the text of the top value (split at `;`, which no Via parameter may contain) because
+    this runs for every reply of an OPTIONS flood.
     """
     values = request.headers.get_all("Via")  # list headers come split (message.Headers.get_all)
     if not values:
         return values
-    top = parse_via(values[0])
-    params: dict[str, str] = {}
-    if top.has_param("rport"):
-        params["rport"] = str(peer.port)
-        params["received"] = peer.ip
-    elif top.host.strip("[]") != peer.ip:
-        params["received"] = peer.ip
-    if params:
-        values[0] = str(top.with_params(**params))
+    head, *params = values[0].split(";")
+    names = [p.split("=", 1)[0].strip().lower() for p in params]
+    sent_by = head.strip().rpartition(" ")[2]
+    host = sent_by.rpartition("]")[0].lstrip("[") if sent_by.startswith("[") else sent_by.partition(":")[0]
+    if "rport" not in names and host == peer.ip:
+        return values
+    kept = [p for p, n in zip(params, names, strict=True) if n not in ("rport", "received")]
+    if "rport" in names:
+        kept.append(f"rport={peer.port}")
+    kept.append(f"received={peer.ip}")
+    values[0] = ";".join([head, *kept])
     return values
 
 
@@ -100,8 +104,20 @@ def build_response(
     if body:
         pairs.append(("Content-Type", content_type or "application/sdp"))
     pairs.append(("Content-Length", str(len(body))))
-    response = Response(status, REASONS.get(status, "Unknown"), Headers.from_pairs(pairs), body)
-    return serialize_response(response)
+    return _serialize(status, pairs, body)
+
+
+def _serialize(status: int, pairs: list[tuple[str, str]], body: bytes) -> bytes:
+    """Response bytes. Like message.serialize_response, without building a Headers object: every
+    name here is canonical already, and this runs for every reply of a flood."""
+    lines = [f"SIP/2.0 {status} {REASONS.get(status, 'Unknown')}"]
+    lines += [f"{name}: {value}" for name, value in pairs]
+    lines.append("\r\n")
+    text = "\r\n".join(lines)
+    # Echoed values come from a parsed request and cannot hold line breaks; check anyway, once.
+    if text.count("\n") != len(lines) or text.count("\r") != len(lines) or "\x00" in text:
+        raise LocalProtocolError("CR, LF or NUL inside a response header value")
+    return text.encode("latin-1", "backslashreplace") + body
 
 
 def bounded_reply(request_size: int, build: Callable[[bool], bytes]) -> bytes | None:

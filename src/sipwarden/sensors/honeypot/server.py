@@ -106,6 +106,7 @@ class _Datagram(asyncio.DatagramProtocol):
         self.listen = listen
         self.transport: asyncio.DatagramTransport | None = None
         self.local_port = listen.port
+        self.wildcard = _is_wildcard(listen.host)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Python 3.11's selector datagram transport does not subclass DatagramTransport; it behaves as one.
@@ -118,7 +119,8 @@ class _Datagram(asyncio.DatagramProtocol):
             return
         try:
             ip = str(addr[0])
-            peer = Peer(ip, int(addr[1]), "udp", self.honeypot.local_ip_for(self.listen.host, ip), self.local_port)
+            local_ip = self.honeypot.local_ip_for(self.listen.host, ip) if self.wildcard else self.listen.host
+            peer = Peer(ip, int(addr[1]), "udp", local_ip, self.local_port)
             outputs = self.honeypot.core.receive(data, peer, self.honeypot.clock())
             self.honeypot.dispatch(outputs, lambda reply: transport.sendto(reply, addr))
         except Exception:
