@@ -7,10 +7,9 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from sipwarden.cli.common import ConfigOption, DbOption, err_console, load
+from sipwarden.cli.events_cmd import printable
 from sipwarden.config import Settings
 from sipwarden.detect.durations import parse_duration
 from sipwarden.enforce import BanBackend, EnforceError, build_backend, make_ban
@@ -70,11 +69,15 @@ def list_bans(
         for d in decisions:
             typer.echo(json.dumps(d.to_dict(), ensure_ascii=False))
         return
-    table = Table("value", "scope", "action", "scenario", "until", "origin", "evidence", "reason")
+    # Plain columns (not a table that a narrow terminal would cut): values must stay whole.
     for d in decisions:
         until = d.until.strftime("%Y-%m-%d %H:%M:%S") if d.until else "-"
-        table.add_row(d.value, d.scope, d.action, d.scenario, until, d.origin, str(len(d.event_ids)), d.reason)
-    Console().print(table)
+        typer.echo(
+            f"{d.value:<39} {d.scope:<7} {d.action:<6} {d.scenario:<22} until {until:<19} "
+            f"{d.origin:<8} {len(d.event_ids):>3} events  {printable(d.reason)}"
+        )
+    if not decisions:
+        typer.echo("no active decisions", err=True)
 
 
 @bans_app.command("add")

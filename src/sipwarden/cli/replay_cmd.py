@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 
 from sipwarden.cli.common import ConfigOption, DbOption, err_console, load
+from sipwarden.cli.events_cmd import printable
 from sipwarden.detect import Engine
 from sipwarden.events import Decision, Event
 from sipwarden.sensors.logs import FORMATS, make_parser, parse_file
