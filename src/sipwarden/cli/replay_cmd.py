@@ -94,7 +94,7 @@ def replay(
         else:
             until = _iso(d.until) if d.until else "-"
             out.write(
-                f"{_iso(d.ts)}  {d.action:<6} {d.scope:<7} {d.value:<39} {d.scenario:<22} until {until}  {d.reason}\n"
+                f"{_iso(d.ts)}  {d.action:<6} {d.scope:<7} {d.value:<39} {d.scenario:<22} until {until}  {printable(d.reason)}\n"
             )
     summary = ", ".join(f"{k}={n}" for k, n in sorted(scenarios.items())) or "no decisions"
     typer.echo(f"replayed {len(files)} file(s): {summary}", err=True)
