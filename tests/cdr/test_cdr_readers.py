@@ -152,7 +152,7 @@ def test_column_mappings_are_checked() -> None:
 
 @pytest.mark.parametrize(("accountcode", "channel", "src", "account"), [
     ("acme", "PJSIP/1001-00000001", "1001", "acme"),
-    ("", "SIP/trunk-out-0000001", "555", "trunk"),
+    ("", "SIP/trunk-out-0000001", "555", "trunk-out"),
     ("", "IAX2/2001-1234", "", "2001"),
     ("", "Local/100@ctx-0001;2", "100", "100"),
     ("", "", "", "?"),

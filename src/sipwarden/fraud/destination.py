@@ -1,14 +1,14 @@
 """Dialled string -> Destination (E.164, country, number type, IRSF risk), cached.
 
-A PBX dials the same few prefixes all day, so classification is cached on the leading digits and
-the length of the dialled string: two strings that agree there reach the same country and number
-type (number plans are prefix trees), and the E.164 form is rebuilt from the string's own tail.
+A PBX dials the same few prefixes all day, so classification is cached on leading digits and
+length: number plans are prefix trees, so two strings that agree there reach the same country and
+number type, and the E.164 form is rebuilt from each string's own tail.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
+from typing import Final, TypeVar
 
 import phonenumbers
 
@@ -19,11 +19,16 @@ from sipwarden.intel.risk import RiskClass, RiskTable, default_table
 MIN_EXTERNAL_DIGITS: Final = 7
 #: E.164 numbers have at most 15 digits (ITU-T E.164 6.1); add room for access and IDD prefixes.
 MAX_DIALLED_DIGITS: Final = 24
-#: Leading digits that select the cache entry; 9 covers every country code plus the longest
-#: number-type prefixes of common plans (UK 070/09, DE 0900, NANP NPA-NXX).
-CACHE_KEY_DIGITS: Final = 9
-#: Bound on the cache (entries are small; a PBX sees far fewer distinct prefixes).
+#: Leading dialled digits that decide how a string becomes E.164: an international prefix (up to
+#: 3 digits: 00, 011) and a country code (up to 3), or a national prefix and area code.
+DIAL_KEY_DIGITS: Final = 6
+#: Leading characters of the E.164 form ("+" and 6 digits) that decide country, number type and
+#: risk: country code plus the range (NANP area code, UK 070/09, DE 900, satellite blocks).
+E164_KEY_CHARS: Final = 7
+#: Bound on each cache (entries are small; a PBX sees far fewer distinct prefixes).
 MAX_CACHE_ENTRIES: Final = 200_000
+
+_V = TypeVar("_V")
 
 _TYPE_NAMES: Final = {
     value: name.lower() for name, value in vars(phonenumbers.PhoneNumberType).items() if isinstance(value, int)
@@ -45,7 +50,12 @@ def dialled_digits(raw: str) -> str:
 
 
 class DestinationClassifier:
-    """Classify dialled strings for one PBX (its home country and outside-line prefixes)."""
+    """Classify dialled strings for one PBX (its home country and outside-line prefixes).
+
+    Two caches keep phonenumbers off the hot path: dialled prefix -> (country code, length of the
+    national number), then E.164 prefix -> (country, number type, risk). Each E.164 number is
+    rebuilt from the dialled string's own digits, so only the classification is shared.
+    """
 
     def __init__(
         self, home_country: str, outside_line_prefixes: Iterable[str] = (), risk_table: RiskTable | None = None
@@ -53,8 +63,8 @@ class DestinationClassifier:
         self.home_country = home_country.upper()
         self.outside_line_prefixes = tuple(sorted(outside_line_prefixes, key=len, reverse=True))
         self.risk_table = risk_table or default_table()
-        # key -> (country code, NSN length, country, type, risk) or None for "not external"
-        self._cache: dict[tuple[str, int], tuple[str, int, str | None, str, RiskClass] | None] = {}
+        self._dial_cache: dict[tuple[str, int], tuple[str, int] | None] = {}
+        self._e164_cache: dict[tuple[str, int], tuple[str | None, str, RiskClass]] = {}
 
     def _strip_outside_line(self, digits: str) -> str:
         for prefix in self.outside_line_prefixes:
@@ -69,21 +79,23 @@ class DestinationClassifier:
             digits = self._strip_outside_line(digits)
         if len(digits.lstrip("+")) < MIN_EXTERNAL_DIGITS:
             return Destination(dialled, None, None, "internal", False, RiskClass.LOW)
-        key = (digits[:CACHE_KEY_DIGITS], len(digits))
-        if key in self._cache:
-            cached = self._cache[key]
+        key = (digits[:DIAL_KEY_DIGITS], len(digits))
+        if key in self._dial_cache:
+            form = self._dial_cache[key]
         else:
-            cached = self._parse(digits)
-            if len(self._cache) >= MAX_CACHE_ENTRIES:
-                self._cache.clear()
-            self._cache[key] = cached
-        if cached is None:
+            form = _bounded_put(self._dial_cache, key, self._e164_form(digits))
+        if form is None:
             return Destination(dialled, None, None, "internal", False, RiskClass.LOW)
-        cc, nsn_len, country, number_type, risk = cached
+        cc, nsn_len = form
         e164 = f"+{cc}{digits[-nsn_len:]}"
+        key2 = (e164[:E164_KEY_CHARS], len(e164))
+        info = self._e164_cache.get(key2)
+        if info is None:
+            info = _bounded_put(self._e164_cache, key2, self._describe(e164))
+        country, number_type, risk = info
         return Destination(dialled, e164, country, number_type, country != self.home_country, risk)
 
-    def _parse(self, digits: str) -> tuple[str, int, str | None, str, RiskClass] | None:
+    def _e164_form(self, digits: str) -> tuple[str, int] | None:
         try:
             number = phonenumbers.parse(digits, self.home_country)
         except phonenumbers.NumberParseException:
@@ -91,8 +103,14 @@ class DestinationClassifier:
         nsn = phonenumbers.national_significant_number(number)
         if not nsn or not digits.endswith(nsn) or len(nsn) < MIN_EXTERNAL_DIGITS - 3:
             return None
-        e164 = f"+{number.country_code}{nsn}"
+        return str(number.country_code), len(nsn)
+
+    def _describe(self, e164: str) -> tuple[str | None, str, RiskClass]:
         entry = self.risk_table.lookup(e164)
+        try:
+            number = phonenumbers.parse(e164, None)
+        except phonenumbers.NumberParseException:
+            return (entry.country if entry else None), "unknown", (entry.risk if entry else RiskClass.LOW)
         country = phonenumbers.region_code_for_number(number)
         if country in (None, "ZZ", "001"):
             region = phonenumbers.region_code_for_country_code(number.country_code or 0)
@@ -102,4 +120,11 @@ class DestinationClassifier:
         if number_type == "premium_rate":
             # A premium-rate range pays the called party per minute: the heart of revenue-share fraud.
             risk = RiskClass.HIGH
-        return str(number.country_code), len(nsn), country, number_type, risk
+        return country, number_type, risk
+
+
+def _bounded_put(cache: dict[tuple[str, int], _V], key: tuple[str, int], value: _V) -> _V:
+    if len(cache) >= MAX_CACHE_ENTRIES:
+        cache.clear()
+    cache[key] = value
+    return value

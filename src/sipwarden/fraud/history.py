@@ -29,6 +29,7 @@ class AccountHistory:
     countries: set[str] = field(default_factory=set)
     calls_total: int = 0
     hour_counts: dict[int, int] = field(default_factory=dict)
+    hour_total: int = 0  # sum of hour_counts, kept so the usual rate costs O(1)
     settled_peak: int = 1  # usual concurrency: highest seen before the current window
     pending_peaks: deque[tuple[datetime, int]] = field(default_factory=deque)
     spend: deque[tuple[datetime, float]] = field(default_factory=deque)
@@ -52,8 +53,11 @@ class AccountHistory:
     def usual_calls_per_hour(self, now: datetime) -> float:
         """Mean calls per active hour before the current hour (0 when there is no history)."""
         current = _hour(now)
-        past = [n for h, n in self.hour_counts.items() if h < current]
-        return sum(past) / len(past) if past else 0.0
+        hours, total = len(self.hour_counts), self.hour_total
+        if current in self.hour_counts:
+            hours, total = hours - 1, total - self.hour_counts[current]
+        # Calls of hours after `now` (records slightly out of order) count as past: harmless.
+        return total / hours if hours > 0 else 0.0
 
     def concurrency_at(self, call: ClassifiedCall) -> int:
         """Most simultaneous calls of this account during `call` (itself included)."""
@@ -80,8 +84,9 @@ class AccountHistory:
             self.countries.add(call.dest.country)
         hour = _hour(call.record.start)
         self.hour_counts[hour] = self.hour_counts.get(hour, 0) + 1
+        self.hour_total += 1
         if len(self.hour_counts) > MAX_RATE_HOURS:
-            del self.hour_counts[min(self.hour_counts)]
+            self.hour_total -= self.hour_counts.pop(min(self.hour_counts))
         self.pending_peaks.append((call.record.start, concurrency))
         if call.cost > 0:
             self.spend.append((call.record.start, call.cost))

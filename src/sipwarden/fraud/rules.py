@@ -116,7 +116,11 @@ class Burst:
         self.factor = settings.burst_factor
 
     def check(self, ctx: CallContext, history: AccountHistory) -> Finding | None:
+        if len(history.recent) + 1 < self.min_calls:
+            return None  # cannot reach even the floor: skip the window walk
         calls = [*_window(history, ctx.call, self.seconds), ctx.call]
+        if len(calls) < self.min_calls:
+            return None
         usual = history.usual_calls_per_hour(ctx.call.record.start) * self.seconds / 3600
         limit = max(self.min_calls, self.factor * usual)
         if len(calls) < limit:

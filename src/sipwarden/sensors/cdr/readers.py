@@ -61,15 +61,20 @@ def parse_time(text: str, zone: tzinfo) -> datetime | None:
     if not text or text == "0":
         return None
     try:
-        if text.replace(".", "", 1).isdigit():
+        if text[4:5] == "-":  # the usual case first: Asterisk and FreeSWITCH stamps
+            ts = datetime.fromisoformat(text)
+        else:
+            if not text.replace(".", "", 1).isdigit():
+                raise ValueError(text)
             value = float(text)
             if value > 1e14:  # microseconds (FreeSWITCH *_uepoch)
                 value /= 1e6
             return datetime.fromtimestamp(value, UTC) if value > 0 else None
-        ts = datetime.fromisoformat(text)
     except (ValueError, OverflowError, OSError):
         raise CdrFormatError(f"bad time {text[:40]!r}") from None
     if ts.tzinfo is None:
+        if zone is UTC:
+            return ts.replace(tzinfo=UTC)
         ts = ts.replace(tzinfo=zone)
     return ts.astimezone(UTC)
 
@@ -83,10 +88,19 @@ def _seconds(text: str, name: str) -> int:
     return int(text)
 
 
+_CHANNEL_TECHS: Final = frozenset({"SIP", "PJSIP", "IAX2", "DAHDI"})
+
+
 def account_of(accountcode: str, channel: str, src: str) -> str:
     """Who placed the call: the account code, else the peer in the channel name, else the caller number."""
     if accountcode.strip():
         return accountcode.strip()
+    tech, slash, rest = channel.partition("/")
+    if slash and tech in _CHANNEL_TECHS:
+        # PJSIP/1001-0000002a: the peer ends at the last "-" (peer names may contain dashes).
+        peer = rest.rpartition("-")[0] or rest
+        if peer and "/" not in peer and "@" not in peer:
+            return peer
     match = _PEER.match(channel)
     if match:
         return match.group(1)
