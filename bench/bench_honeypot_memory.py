@@ -4,8 +4,8 @@
                                     [--rate 5000] [--target honeypot|kamailio] [--out FILE]
 
 Each source is its own loopback address (Linux routes all of 127.0.0.0/8 to `lo`, so a UDP socket may
-bind to 127.X.Y.Z without configuration). Sources send one OPTIONS each, in batches of BATCH sockets
-that wait briefly for their answers and are then closed, so the sender holds at most BATCH sockets.
+bind to 127.X.Y.Z without configuration). Each source sends one OPTIONS from its own socket,
+which waits ANSWER_WAIT_S for the answer and is closed; the sender holds at most MAX_OPEN sockets.
 The server's resident memory (VmRSS, summed over its processes) is sampled all along; at each
 checkpoint the sender pauses so the server catches up, and the RSS then is recorded.
 
@@ -17,13 +17,16 @@ growing with the number of sources (the per-source tables have a ceiling).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import logging
+import resource
 import selectors
 import socket
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +43,7 @@ from bench.common import (
     rss_kib,
     store_totals,
     udp_drops,
+    wait_udp_drained,
     write_results,
 )
 
@@ -50,12 +54,12 @@ log = logging.getLogger(__name__)
 FIRST_SOURCE: Final = ipaddress.IPv4Address("127.16.0.0")
 #: Most distinct sources one run may use: the rest of 127.16.0.0/12 (one million addresses).
 MAX_SOURCES: Final = 1_000_000
-#: Sockets open at once. Well under the usual 1024 open-file limit, and enough to keep sending while
-#: answers arrive.
-BATCH: Final = 256
-#: How long a batch waits for its answers before its sockets close. A late answer then meets a closed
-#: port (ICMP port unreachable), as it would for a real scanner that moved on.
-ANSWER_WAIT_S: Final = 0.05
+#: Sockets open at once (the sender raises its open-file limit to fit). At 5,000 new sources a second
+#: and ANSWER_WAIT_S of 0.5 s about 2,500 are open.
+MAX_OPEN: Final = 4096
+#: How long a source waits for its answer. The honeypot answers in well under a millisecond when idle;
+#: half a second covers a busy machine's scheduling delays (and is RFC 3261's T1).
+ANSWER_WAIT_S: Final = 0.5
 #: Pause at each checkpoint so the server drains its queue before its RSS is read.
 SETTLE_S: Final = 2.0
 #: RSS sampling period for the peak.
@@ -112,38 +116,74 @@ class RssSampler:
             self._thread.join(timeout=5)
 
 
-def send_batch(addresses: Sequence[str], port: int, first_id: int) -> tuple[int, int]:
-    """One OPTIONS from each of `addresses`; return (sent, answered within ANSWER_WAIT_S)."""
-    socks: list[socket.socket] = []
-    sent = answered = 0
-    with selectors.DefaultSelector() as selector:
+class Sender:
+    """Sends one OPTIONS from each new source and counts the answers, holding at most MAX_OPEN sockets.
+
+    A source's socket stays open ANSWER_WAIT_S for its answer, then closes; a late answer then meets a
+    closed port (ICMP port unreachable), as it would for a real scanner that moved on.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.sent = 0
+        self.answered = 0
+        self._open: deque[tuple[float, socket.socket]] = deque()
+        self._selector = selectors.DefaultSelector()
+
+    def send(self, address: str) -> None:
+        """One OPTIONS from `address` (a fresh socket bound to it)."""
+        if len(self._open) >= MAX_OPEN:
+            self.poll(max(0.0, self._open[0][0] - time.monotonic()))
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            for offset, address in enumerate(addresses):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(sock)
-                sock.setblocking(False)
-                sock.bind((address, 0))
-                request = options_request(sock.getsockname(), (LOOPBACK, port), f"mem-{first_id + offset}")
-                sock.sendto(request, (LOOPBACK, port))
-                sent += 1
-                selector.register(sock, selectors.EVENT_READ)
-            deadline = time.monotonic() + ANSWER_WAIT_S
-            pending = len(socks)
-            # Bounded: at most one answer per socket, and never past the deadline.
-            while pending and (remaining := deadline - time.monotonic()) > 0:
-                for key, _ in selector.select(remaining):
-                    sock = key.fileobj  # type: ignore[assignment]
-                    selector.unregister(sock)
-                    pending -= 1
-                    try:
-                        if sock.recv(65535).startswith(b"SIP/2.0 "):
-                            answered += 1
-                    except OSError:
-                        continue
-        finally:
-            for sock in socks:
-                sock.close()
-    return sent, answered
+            sock.setblocking(False)
+            sock.bind((address, 0))
+            sock.sendto(
+                options_request(sock.getsockname(), (LOOPBACK, self.port), f"mem-{self.sent}"), (LOOPBACK, self.port)
+            )
+            self._selector.register(sock, selectors.EVENT_READ)
+        except OSError:
+            sock.close()
+            raise
+        self.sent += 1
+        self._open.append((time.monotonic() + ANSWER_WAIT_S, sock))
+
+    def poll(self, timeout: float) -> None:
+        """Collect answers for up to `timeout` seconds, then close sockets whose wait is over."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for key, _ in self._selector.select(max(0.0, deadline - time.monotonic())):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                self._selector.unregister(sock)  # one answer per source is all we count
+                try:
+                    if sock.recv(65535).startswith(b"SIP/2.0 "):
+                        self.answered += 1
+                except OSError:
+                    continue
+            now = time.monotonic()
+            while self._open and (self._open[0][0] <= now or len(self._open) > MAX_OPEN):
+                self._close(self._open.popleft()[1])
+            if now >= deadline:
+                return
+
+    def drain(self) -> None:
+        """Wait out every open socket's answer window (bounded by ANSWER_WAIT_S)."""
+        if self._open:
+            self.poll(max(0.0, self._open[-1][0] - time.monotonic()))
+        while self._open:
+            self._close(self._open.popleft()[1])
+
+    def _close(self, sock: socket.socket) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(sock)
+        sock.close()
+
+    def close(self) -> None:
+        """Close every socket."""
+        while self._open:
+            self._close(self._open.popleft()[1])
+        self._selector.close()
 
 
 def make_server(target: str, workdir: Path, port: int) -> Server:
@@ -163,7 +203,6 @@ def run(
     server = make_server(target, workdir / f"{target}-memory", port)
     server.start()
     points: list[dict[str, Any]] = []
-    sent = answered = 0
     try:
         sampler = RssSampler(server)
         baseline = sampler.current()
@@ -171,22 +210,27 @@ def run(
         pace_start, pace_sent = started, 0  # the pacing clock restarts after each checkpoint pause
         marks = sorted({c for c in checkpoints if 0 < c <= sources} | {sources})
         addresses = source_addresses(sources)
+        sender = Sender(port)
         with sampler:
-            for mark in marks:
-                while sent < mark:
-                    batch = [a for _, a in zip(range(min(BATCH, mark - sent)), addresses, strict=False)]
-                    batch_sent, batch_answered = send_batch(batch, port, sent)
-                    sent += batch_sent
-                    answered += batch_answered
-                    # Pace to `rate`: sleep off any lead over the schedule.
-                    lead = (sent - pace_sent) / rate - (time.monotonic() - pace_start)
-                    if lead > 0:
-                        time.sleep(lead)
-                time.sleep(settle)
-                pace_start, pace_sent = time.monotonic(), sent
-                points.append({"sources": sent, "answered": answered, "rss_kib": sampler.current()})
-                log.info("%s: %d sources, %d answered, RSS %d KiB", target, sent, answered, points[-1]["rss_kib"])
+            try:
+                for mark in marks:
+                    for address in addresses:
+                        sender.send(address)
+                        # Pace to `rate`: spend any lead over the schedule collecting answers.
+                        lead = (sender.sent - pace_sent) / rate - (time.monotonic() - pace_start)
+                        sender.poll(max(0.0, lead))
+                        if sender.sent >= mark:
+                            break
+                    sender.drain()
+                    time.sleep(settle)
+                    pace_start, pace_sent = time.monotonic(), sender.sent
+                    points.append({"sources": sender.sent, "answered": sender.answered, "rss_kib": sampler.current()})
+                    log.info("%s: %d sources, %d answered, RSS %d KiB", target, *points[-1].values())
+            finally:
+                sender.close()
+        sent, answered = sender.sent, sender.answered
         elapsed = time.monotonic() - started
+        drained = wait_udp_drained(port)
         drops = udp_drops(port) or 0
     finally:
         server.stop()
@@ -198,6 +242,7 @@ def run(
         "sent": sent,
         "answered": answered,
         "server_socket_drops": drops,
+        "server_drained": drained,
         "baseline_rss_kib": baseline,
         "peak_rss_kib": sampler.peak_kib,
         "checkpoints": points,
@@ -255,6 +300,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 0 < args.sources <= MAX_SOURCES or args.rate <= 0 or args.settle < 0:
         parser.error(f"--sources must be 1..{MAX_SOURCES}, --rate positive, --settle not negative")
     checkpoints = [int(c) for c in args.checkpoints.split(",") if c]
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < MAX_OPEN + 256:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, MAX_OPEN + 256), hard))
     with tempfile.TemporaryDirectory(prefix="sipwarden-bench-") as tmp:
         result = run(args.target, args.sources, checkpoints, args.rate, args.workdir or Path(tmp), args.settle)
     path = write_results(

@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from bench.common import (
     BENCH_DIR,
+    BENCH_USER,
     LOOPBACK,
     HoneypotServer,
     KamailioServer,
@@ -39,6 +40,7 @@ from bench.common import (
     markdown_table,
     store_totals,
     udp_drops,
+    wait_udp_drained,
     write_results,
 )
 
@@ -120,7 +122,7 @@ def sipp_argv(port: int, local_port: int, rate: int, total: int, workdir: Path, 
     return [
         "sipp",
         *("-sf", str(workdir / "options_uac.xml")),
-        *("-s", "bench"),
+        *("-s", BENCH_USER),
         *("-r", str(rate), "-rp", "1000"),
         *("-m", str(total)),
         *("-l", str(max(MIN_CALL_LIMIT, rate))),
@@ -192,6 +194,7 @@ def flood_once(target: str, rate: int, duration: float, senders: int, workdir: P
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         runs = run_sipp(port, rate, duration, senders, server.workdir)
         children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        drained = wait_udp_drained(port)
         server_cpu = cpu_seconds(pids) - cpu_before
         drops = udp_drops(port) or 0  # read while the socket still exists
     finally:
@@ -213,6 +216,7 @@ def flood_once(target: str, rate: int, duration: float, senders: int, workdir: P
         "answered_per_s": round(answered / elapsed, 1) if elapsed > 0 else 0.0,
         "elapsed_s": round(elapsed, 3),
         "server_socket_drops": drops,
+        "server_drained": drained,
         "sipp_socket_drops": sum(r.socket_drops for r in runs),
         "loadavg_before": loadavg_before,
         "server_cpu_percent": round(100.0 * server_cpu / elapsed, 1) if elapsed > 0 else 0.0,

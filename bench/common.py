@@ -36,6 +36,9 @@ READY_TIMEOUT_S: Final = 30.0
 #: exit, which may be a few thousand rows.
 STOP_TIMEOUT_S: Final = 60.0
 
+#: How long a server may take to read what is still queued on its socket after a flood ends.
+DRAIN_TIMEOUT_S: Final = 30.0
+
 #: Page size of /proc/PID/stat counters (clock ticks per second for utime/stime).
 _CLK_TCK: Final = os.sysconf("SC_CLK_TCK")
 
@@ -173,25 +176,60 @@ def free_udp_port(host: str = LOOPBACK) -> int:
         return port
 
 
-def udp_drops(port: int, host: str = LOOPBACK) -> int | None:
-    """Datagrams the kernel dropped for the UDP sockets bound to host:port (receive buffer full).
+@dataclass(frozen=True, slots=True)
+class UdpSocketState:
+    """Kernel counters of the UDP sockets bound to one address (summed when several share the port)."""
 
-    From the `drops` column of /proc/net/udp; None when no such socket exists. Read it before the
-    server exits: the counter lives and dies with the socket.
+    rx_queue_bytes: int  # received, not yet read by the server
+    drops: int  # dropped because the receive buffer was full
+
+
+def udp_socket_state(port: int, host: str = LOOPBACK) -> UdpSocketState | None:
+    """The `rx_queue` and `drops` columns of /proc/net/udp for host:port (or the wildcard); None: no socket.
+
+    Read it before the server exits: the counters live and die with the socket.
     """
     want_ip = socket.inet_aton(host)[::-1].hex().upper()  # /proc prints the address in host byte order
-    want = f"{want_ip}:{port:04X}"
-    any_addr = f"00000000:{port:04X}"
-    total: int | None = None
+    wanted = (f"{want_ip}:{port:04X}", f"00000000:{port:04X}")
     try:
         lines = Path("/proc/net/udp").read_text().splitlines()[1:]
     except OSError:
         return None
+    found = False
+    queued = drops = 0
     for line in lines:
         fields = line.split()
-        if len(fields) >= 13 and fields[1] in (want, any_addr):
-            total = (total or 0) + int(fields[-1])
-    return total
+        if len(fields) >= 13 and fields[1] in wanted:
+            found = True
+            queued += int(fields[4].split(":")[1], 16)
+            drops += int(fields[-1])
+    return UdpSocketState(queued, drops) if found else None
+
+
+def udp_drops(port: int, host: str = LOOPBACK) -> int | None:
+    """Datagrams the kernel dropped for the UDP socket(s) bound to host:port; None: no such socket."""
+    state = udp_socket_state(port, host)
+    return None if state is None else state.drops
+
+
+def wait_udp_drained(port: int, timeout: float = DRAIN_TIMEOUT_S) -> bool:
+    """Wait until the server has read every datagram queued on its socket; False if it did not in time.
+
+    Stopping a server closes its socket, and whatever is still queued there is lost without a trace in
+    any counter; a benchmark that accounts for every request must not stop the server before this.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = udp_socket_state(port)
+        if state is None or state.rx_queue_bytes == 0:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+#: The account benchmark OPTIONS ask for: 100 is one of the honeypot's default bait accounts (and what
+#: svmap asks for), so the honeypot answers 200 as Kamailio does, not 404 for an unknown user.
+BENCH_USER: Final = "100"
 
 
 def options_request(
@@ -201,10 +239,10 @@ def options_request(
     shost, sport = src
     dhost, dport = dst
     return (
-        f"OPTIONS sip:bench@{dhost}:{dport} SIP/2.0\r\n"
+        f"OPTIONS sip:{BENCH_USER}@{dhost}:{dport} SIP/2.0\r\n"
         f"Via: SIP/2.0/UDP {shost}:{sport};branch=z9hG4bK{call_id}\r\n"
         f"From: <sip:bench@{shost}>;tag={call_id}\r\n"
-        f"To: <sip:bench@{dhost}:{dport}>\r\n"
+        f"To: <sip:{BENCH_USER}@{dhost}:{dport}>\r\n"
         f"Call-ID: {call_id}\r\n"
         "CSeq: 1 OPTIONS\r\n"
         "Max-Forwards: 70\r\n"
@@ -225,6 +263,14 @@ def wait_sip_ready(
     differs from the flood's 127.0.0.1 so the two can be told apart in the store.
     """
     deadline = time.monotonic() + timeout
+    # Probe only once the socket exists: a probe sent before would be refused, not received, and the
+    # count of received requests must be exact.
+    while udp_socket_state(port) is None:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with status {proc.returncode} before listening")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"nothing listens on udp:{LOOPBACK}:{port} after {timeout:.0f} s")
+        time.sleep(0.05)
     sent = 0
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind((source, 0))

@@ -40,7 +40,7 @@ def test_options_request_is_one_well_formed_sip_request() -> None:
     data = options_request(("127.16.0.1", 5555), (LOOPBACK, 5060), "abc")
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
-    assert lines[0] == b"OPTIONS sip:bench@127.0.0.1:5060 SIP/2.0"
+    assert lines[0] == b"OPTIONS sip:100@127.0.0.1:5060 SIP/2.0"
     assert b"Via: SIP/2.0/UDP 127.16.0.1:5555;branch=z9hG4bKabc" in lines
     assert b"Call-ID: abc" in lines and b"Content-Length: 0" in lines
     assert body == b""
