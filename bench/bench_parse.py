@@ -11,9 +11,12 @@ process, start-up included); the in-process rate of `parse_file` alone is report
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench.common import loadavg, machine, markdown_table, sipwarden_command, write_results
-from sipwarden.sensors.logs import make_parser, parse_file
+from sipwarden.sensors.logs import LogFollower, make_parser, parse_file
 
 F2B_FILTER: Final = Path("/etc/fail2ban/filter.d/asterisk.conf")
 #: Share of lines that are attacks; the rest is the chatter of a working PBX.
@@ -111,12 +114,56 @@ def in_process(path: Path) -> tuple[float, int]:
     return time.perf_counter() - started, matched
 
 
+async def _latency(folder: Path, samples: int, poll_interval: float) -> list[float]:
+    log = folder / "live.log"
+    log.write_text("")
+    follower = LogFollower([str(log)], state_path=folder / "state.json", fmt="asterisk", poll_interval=poll_interval)
+    it = follower.events()
+    delays: list[float] = []
+    pending = asyncio.ensure_future(anext(it))
+    await asyncio.sleep(0.2)  # the follower has opened the file
+    with log.open("a", encoding="utf-8") as f:
+        for i in range(samples):
+            await asyncio.sleep(0.011 * (i % 7))  # writes at unrelated moments of the poll cycle
+            written = time.perf_counter()
+            f.write(
+                f"[2024-03-01 00:00:00] NOTICE[1] manager.c: 203.0.113.{i % 250 + 1} failed to authenticate as 'a'\n"
+            )
+            f.flush()
+            await asyncio.wait_for(pending, 5)
+            delays.append(time.perf_counter() - written)
+            pending = asyncio.ensure_future(anext(it))
+    pending.cancel()
+    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+        await pending
+    await it.aclose()
+    return delays
+
+
+def measure_latency(samples: int = 200, poll_interval: float = 0.05) -> dict[str, float]:
+    """Delay from a line appended to a log to its Event leaving `LogFollower.events()` (seconds)."""
+    with tempfile.TemporaryDirectory(prefix="sipwarden-bench-tail-") as tmp:
+        delays = asyncio.run(_latency(Path(tmp), samples, poll_interval))
+    delays.sort()
+    return {
+        "samples": samples,
+        "poll_interval_s": poll_interval,
+        "median_ms": round(statistics.median(delays) * 1000, 1),
+        "p95_ms": round(delays[int(len(delays) * 0.95) - 1] * 1000, 1),
+        "max_ms": round(delays[-1] * 1000, 1),
+    }
+
+
 def main(argv: Sequence[str]) -> int:
     """Generate the logs, time both tools, print the Markdown table and write the JSON results."""
     ap = argparse.ArgumentParser(prog="python -m bench parse", description=__doc__)
     ap.add_argument("--lines", type=int, nargs="+", default=[200_000, 1_000_000])
     ap.add_argument("--no-fail2ban", action="store_true", help="time sipwarden only")
+    ap.add_argument("--latency-only", action="store_true", help="only measure the tail latency")
     args = ap.parse_args(argv)
+    if args.latency_only:
+        print(measure_latency())
+        return 0
     rows = []
     results = []
     with tempfile.TemporaryDirectory(prefix="sipwarden-bench-parse-") as tmp:
@@ -170,8 +217,14 @@ def main(argv: Sequence[str]) -> int:
         "speed-up",
         "load",
     ]
+    latency = measure_latency()
     m = machine()
     print(f"machine: {m.cpus} CPUs, {m.cpu_model}, Python {m.python}")
     print(markdown_table(header, rows))
-    write_results("parse", {"runs": results})
+    print(
+        f"\ntail latency (line appended -> event yielded, poll {latency['poll_interval_s']} s, "
+        f"{latency['samples']} lines): median {latency['median_ms']} ms, p95 {latency['p95_ms']} ms, "
+        f"max {latency['max_ms']} ms"
+    )
+    write_results("parse", {"runs": results, "tail_latency": latency})
     return 0

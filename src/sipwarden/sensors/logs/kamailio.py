@@ -19,10 +19,11 @@ from sipwarden.sensors.logs.patterns import ADDR, Pattern, Sample
 # a log_prefix "{...} ", the level ("NOTICE: ") and the origin ("<script>: ", "pike [file.c:1]:
 # func(): ", or OpenSIPS' "WARNING:pike:pike_check_req: ").
 ENVELOPE: Final = re.compile(
-    r"(?:(?:[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT[0-9:.+Z-]+) (?:\S+ [\w./-]+(?:\[\d+\])?|\[\d+\]): )?"
-    r"(?: *\d+\(\d+\) )?(?:\{[^}]{0,200}\} )?"
+    r"(?:(?:[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT[0-9:.+Z-]+) "
+    r"(?:\S+ (?:[\w./-]+ ?)?(?:\[\d+\])?|\[\d+\]): )?"
+    r"(?:\{[^}]{0,200}\} )?(?: *\d+\(\d+\) )?(?:\{[^}]{0,200}\} )?"
     r"(?:(?P<level>L_[A-Z]+|[A-Z]+): )?"
-    r"(?:<script>: |<core> \[[^\]]{0,80}\]: |[\w-]+ \[[\w./-]+:\d+\]: (?:\w+\(\): )?|[A-Z]+:[\w-]+:[\w-]+: )?"
+    r"(?:<script>: |(?:<core> |[\w-]+ )?\[[\w./-]+:\d+\]: (?:\w+\(\): )?|[A-Z]+:[\w-]+:[\w-]+: )?"
 )
 
 _SIPWARDEN = (
@@ -46,6 +47,10 @@ PATTERNS: Final = (
             Sample(
                 "Nov 25 04:00:01 sbc /usr/sbin/opensips[9]: WARNING:pike:pike_check_req: PIKE - BLOCKing ip 2001:db8::50, node=0x7f00",
                 {"kind": "blocked", "src_ip": "2001:db8::50"},
+            ),
+            Sample(
+                "Oct 23 18:32:56 kamailio [6257]: {1 465 REGISTER abc} 13(30845) WARNING: pike [pike_funcs.c:148]: pike_check_req(): PIKE - BLOCKing ip 203.0.113.51, node=0x1",
+                {"kind": "blocked", "src_ip": "203.0.113.51"},
             ),
         ),
     ),
