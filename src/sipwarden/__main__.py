@@ -1,0 +1,5 @@
+"""`python -m sipwarden` runs the command line."""
+
+from sipwarden.cli import main
+
+main()
