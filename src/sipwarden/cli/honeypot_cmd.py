@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -56,7 +57,8 @@ def honeypot(
         err_console.print(f"[bold red]error[/] unknown persona {persona!r}; known: {', '.join(sorted(PERSONAS))}")
         raise typer.Exit(2)
     try:
-        asyncio.run(_serve(settings, specs, json_log=json_log, webhook=webhook, persona=persona))
+        with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:
+            runner.run(_serve(settings, specs, json_log=json_log, webhook=webhook, persona=persona))
     except (TlsSetupError, LocalProtocolError, ValueError) as exc:
         err_console.print(f"[bold red]error[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -88,6 +90,15 @@ async def _serve(
     finally:
         await sink.aclose()
         await asyncio.to_thread(store.close)
+
+
+def fast_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when it is installed: its UDP path is several times faster than asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def register(app: typer.Typer) -> None:

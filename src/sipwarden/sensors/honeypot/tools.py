@@ -11,6 +11,7 @@ from __future__ import annotations
 import binascii
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final, Literal
 
 Field = Literal["user_agent", "from_tag", "body"]
@@ -30,7 +31,8 @@ def _fp(tool: str, field: Field, pattern: str, *samples: str) -> Fingerprint:
     return Fingerprint(tool, field, re.compile(pattern, re.IGNORECASE), samples)
 
 
-#: Ordered: the first match wins, so specific traits come before generic ones.
+#: Ordered: the first match wins, so specific traits (svwar's SDP, svcrack's fixed tag) come before
+#: the User-Agents, and weaker tag traits after them.
 FINGERPRINTS: Final[tuple[Fingerprint, ...]] = (
     # svwar offers this SDP with INVITE scans (sipvicious/svwar.py, _invite_body).
     _fp("sipvicious/svwar", "body", r"^s=svwar\r?$", "s=svwar"),
@@ -99,19 +101,38 @@ def recognise(
     if sv_data is not None:
         return _sipvicious_flavour(sv_data, method, to_user)
     body_lines = body[:2048].decode("latin-1").splitlines() if body else []
-    for fp in FINGERPRINTS:
-        if fp.field == "user_agent":
-            if user_agent and fp.pattern.search(user_agent):
-                return fp.tool
-        elif fp.field == "from_tag":
-            if from_tag and fp.pattern.search(from_tag):
-                return fp.tool
-        elif any(fp.pattern.match(line) for line in body_lines):
+    for fp in _BEFORE_USER_AGENT:
+        if _matches(fp, from_tag, body_lines):
+            return fp.tool
+    tool = _by_user_agent(user_agent) if user_agent else None
+    if tool is not None:
+        return tool
+    for fp in _AFTER_USER_AGENT:
+        if _matches(fp, from_tag, body_lines):
             return fp.tool
     if branch and _SV_BRANCH.match(branch) and not user_agent:
         # compact mode (`-c`) drops the User-Agent but keeps the branch form.
         return "sipvicious"
     return None
+
+
+_FIRST_UA: Final = next(i for i, fp in enumerate(FINGERPRINTS) if fp.field == "user_agent")
+_BEFORE_USER_AGENT: Final = FINGERPRINTS[:_FIRST_UA]
+#: User-Agent traits are tried as one group, at the place of the first of them.
+_USER_AGENT: Final = tuple(fp for fp in FINGERPRINTS if fp.field == "user_agent")
+_AFTER_USER_AGENT: Final = tuple(fp for fp in FINGERPRINTS[_FIRST_UA:] if fp.field != "user_agent")
+
+
+@lru_cache(maxsize=4096)
+def _by_user_agent(user_agent: str) -> str | None:
+    """The tool a User-Agent names. Cached: a flood repeats one User-Agent (bounded LRU)."""
+    return next((fp.tool for fp in _USER_AGENT if fp.pattern.search(user_agent)), None)
+
+
+def _matches(fp: Fingerprint, from_tag: str | None, body_lines: list[str]) -> bool:
+    if fp.field == "from_tag":
+        return bool(from_tag and fp.pattern.search(from_tag))
+    return any(fp.pattern.match(line) for line in body_lines)
 
 
 def _sipvicious_flavour(data: str, method: str, to_user: str | None) -> str:
