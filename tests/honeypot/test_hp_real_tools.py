@@ -191,7 +191,10 @@ def _assert_call_recorded(hp: Running, transport: str) -> None:
     assert answered.username == "100" and answered.detail["codec"] == "PCMA"
     (ended,) = hp.events("call_ended")
     assert ended.detail["reason"] == "bye"
+    (dtmf,) = hp.events("dtmf")
+    assert dtmf.detail["digit"] == "1" and dtmf.username == "100"
     (recording,) = hp.events("recording")
+    assert recording.detail["digits"] == "1"
     path = Path(recording.detail["path"])
     assert path.parent == hp.data_dir / "recordings"
     with wave.open(str(path), "rb") as wav:
