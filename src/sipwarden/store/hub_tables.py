@@ -53,6 +53,7 @@ hub_evidence = Table(
     Column("ip", String(64), primary_key=True),
     Column("key_id", String(26), primary_key=True),
     Column("weight", Float, nullable=False),
+    Column("trusted", Boolean, nullable=False),  # a trusted sensor's honeypot evidence lists at once
     Column("count", BigInteger, nullable=False),
     Column("first_ts", UTCDateTime(), nullable=False),
     Column("last_ts", UTCDateTime(), nullable=False),

@@ -52,6 +52,7 @@ def upgrade() -> None:
         sa.Column("ip", sa.String(64), primary_key=True),
         sa.Column("key_id", sa.String(26), primary_key=True),
         sa.Column("weight", sa.Float, nullable=False),
+        sa.Column("trusted", sa.Boolean, nullable=False),
         sa.Column("count", sa.BigInteger, nullable=False),
         sa.Column("first_ts", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_ts", sa.DateTime(timezone=True), nullable=False),
