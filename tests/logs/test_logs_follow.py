@@ -198,3 +198,43 @@ async def test_hostile_bytes_and_overlong_lines_do_not_stop_the_tail(tmp_path: P
     append(log, fail_line(9))
     assert usernames(await c.take(1)) == ["9"]
     await c.stop()
+
+
+async def test_glob_matching_the_rotated_name_reads_nothing_twice(tmp_path: Path) -> None:
+    log = tmp_path / "full"
+    log.write_text("")
+    follower = LogFollower(
+        [str(tmp_path / "full*")], state_path=tmp_path / "s.json", fmt="asterisk", poll_interval=0.01
+    )
+    c = Consumer(follower)
+    assert await c.nothing_more(0.1)
+    append(log, fail_line(1))
+    assert usernames(await c.take(1)) == ["1"]
+    log.rename(tmp_path / "full.1")  # still matched by the glob under its new name
+    append(tmp_path / "full.1", fail_line(2))
+    log.write_text(fail_line(3))
+    got = usernames(await c.take(2))
+    assert sorted(got) == ["2", "3"]
+    assert await c.nothing_more(0.5)
+    await c.stop()
+
+
+async def test_restart_with_glob_after_rotation_while_down(tmp_path: Path) -> None:
+    log = tmp_path / "full"
+    state = tmp_path / "state.json"
+    log.write_text("")
+    pattern = str(tmp_path / "full*")
+    first = LogFollower([pattern], state_path=state, fmt="asterisk", poll_interval=0.01)
+    c = Consumer(first, limit=1)
+    assert await c.nothing_more(0.1)
+    append(log, fail_line(1))
+    assert usernames(await c.take(1)) == ["1"]
+    await asyncio.wait_for(c.task, WAIT)
+    append(log, fail_line(2))
+    log.rename(tmp_path / "full.1")
+    log.write_text(fail_line(3))
+    second = LogFollower([pattern], state_path=state, fmt="asterisk", poll_interval=0.01)
+    c2 = Consumer(second)
+    assert sorted(usernames(await c2.take(2))) == ["2", "3"]
+    assert await c2.nothing_more(0.5)
+    await c2.stop()

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
@@ -36,6 +37,9 @@ MAX_READ_PER_POLL: Final = 1024 * 1024
 MAX_LINE_BYTES: Final = 64 * 1024
 #: Bytes at the start of a file hashed to tell a truncated-and-regrown file from the one we knew.
 HEAD_BYTES: Final = 256
+#: A rotated-away file is closed after this long without new data (logrotate's `create` makes the
+#: new file before the PBX reopens its log; the PBX may write to the old one until then).
+ROTATION_GRACE_S: Final = 5.0
 #: Bytes read at open to detect the format of a file.
 SNIFF_BYTES: Final = 64 * 1024
 
@@ -61,7 +65,7 @@ class _Tracked:
     head: str = ""
     draining: bool = False  # rotated away: read to EOF, then close
     line_no: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    last_data: float = field(default_factory=time.monotonic)  # when data was last read
 
 
 class LogFollower:
@@ -144,30 +148,40 @@ class LogFollower:
             # A file truncated (copytruncate) while we were stopped is read from the start.
             offset = int(saved["offset"]) if same_head and int(saved.get("offset", 0)) <= st.st_size else 0
         elif isinstance(saved, dict):
-            offset = 0  # replaced while we were stopped: the old file is looked for below
-            self._resume_rotated(path, saved)
+            offset = 0  # replaced while we were stopped (the old file is resumed by _resume_rotated)
         t.offset = t.committed = offset
         f.seek(offset)
         return t
 
-    def _resume_rotated(self, path: str, saved: dict[str, Any]) -> None:
-        """Finish a file rotated away while we were stopped (same directory, same inode)."""
-        folder = os.path.dirname(path) or "."
-        with contextlib.suppress(OSError):
-            for name in os.listdir(folder):
-                other = os.path.join(folder, name)
-                st = os.stat(other)
-                if st.st_ino == saved.get("inode") and st.st_dev == saved.get("dev") and other != path:
-                    f = open(other, "rb")  # noqa: SIM115
-                    parser = make_parser(self.fmt, (), sensor=self.sensor, tz=self.tz) if self.fmt != "auto" else None
-                    if parser is None:
-                        sniff = f.read(SNIFF_BYTES).decode("utf-8", "replace").splitlines()
-                        parser = make_parser(self.fmt, sniff, sensor=self.sensor, tz=self.tz)
+    def _resume_rotated(self, current: dict[str, os.stat_result]) -> None:
+        """At start: finish files rotated away while we were stopped (found by inode, same directory)."""
+        saved_files = self._saved.get("files", {})
+        if not isinstance(saved_files, dict):
+            return
+        for path, saved in saved_files.items():
+            if not isinstance(saved, dict) or not isinstance(path, str):
+                continue
+            key = (saved.get("dev"), saved.get("inode"))
+            st_now = current.get(path)
+            if st_now is not None and (st_now.st_dev, st_now.st_ino) == key:
+                continue  # not rotated: _open resumes it
+            folder = os.path.dirname(path) or "."
+            with contextlib.suppress(OSError):
+                for name in os.listdir(folder):
+                    other = os.path.join(folder, name)
+                    st = os.stat(other)
+                    if (st.st_dev, st.st_ino) != key:
+                        continue
+                    f = open(other, "rb")  # noqa: SIM115 - kept open while draining
+                    sniff = f.read(SNIFF_BYTES).decode("utf-8", "replace").splitlines()
+                    parser = make_parser(self.fmt, sniff, sensor=self.sensor, tz=self.tz)
                     offset = min(int(saved.get("offset", 0)), st.st_size)
                     f.seek(offset)
-                    t = _Tracked(other, f, st.st_dev, st.st_ino, parser, offset, offset, draining=True)
-                    self._draining.append(t)
-                    return
+                    self._draining.append(
+                        _Tracked(other, f, st.st_dev, st.st_ino, parser, offset, offset, draining=True)
+                    )
+                    self._restored.add(other)
+                    break
 
     def _set_head(self, t: _Tracked, size: int) -> None:
         if t.head_len < HEAD_BYTES and size > t.head_len:
@@ -177,40 +191,51 @@ class LogFollower:
             t.f.seek(pos)
 
     def _refresh(self, first: bool) -> None:
-        """Pick up new glob matches, rotations (rename+create) and truncations (copytruncate)."""
-        current: set[str] = set()
+        """Pick up new glob matches, rotations (rename+create) and truncations (copytruncate).
+
+        Files are known by (device, inode): a followed file that a glob now matches under another
+        name (`full` rotated to `full.1`) keeps its position instead of being read again.
+        """
+        current: dict[str, os.stat_result] = {}
         for pattern in self.patterns:
-            current.update(glob.glob(pattern) if glob.has_magic(pattern) else [pattern])
+            for path in glob.glob(pattern) if glob.has_magic(pattern) else [pattern]:
+                with contextlib.suppress(OSError):
+                    current[path] = os.stat(path)
+        if first:
+            self._resume_rotated(current)
+        tracked = {(t.dev, t.inode): t for t in [*self._draining, *self._files.values()]}
+        files: dict[str, _Tracked] = {}
         for path in sorted(current):
-            try:
-                st = os.stat(path)
-            except OSError:
-                continue
-            t = self._files.get(path)
+            st = current[path]
+            t = tracked.pop((st.st_dev, st.st_ino), None)
             if t is None:
-                opened = self._open(path, at_start=not first or self.from_start)
-                if opened is not None:
-                    self._files[path] = opened
-                continue
-            if (st.st_ino, st.st_dev) != (t.inode, t.dev):
-                log.info("%s was rotated; finishing the old file, then reading the new one", path)
-                t.draining = True
-                self._draining.append(t)
-                del self._files[path]
-                opened = self._open(path, at_start=True)
-                if opened is not None:
-                    opened.offset = opened.committed = 0
-                    opened.f.seek(0)
-                    self._files[path] = opened
-            elif st.st_size < t.offset or (t.head_len and _head_hash(t.f, t.head_len) != t.head):
-                log.info("%s was truncated; reading it from the start", path)
-                t.offset = t.committed = 0
-                t.partial = b""
-                t.head_len, t.head = 0, ""
-                t.f.seek(0)
-                self._set_head(t, st.st_size)
+                replaced = path in self._files
+                if replaced:
+                    log.info("%s was rotated; finishing the old file, then reading the new one", path)
+                opened = self._open(path, at_start=replaced or not first or self.from_start)
+                if opened is None:
+                    continue
+                t = opened
             else:
-                self._set_head(t, st.st_size)
+                t.path, t.draining = path, False
+                self._check_truncated(t, st)
+            files[path] = t
+        # Followed files no path names any more (renamed out of the globs, or deleted): read to the
+        # end, then closed once quiet for ROTATION_GRACE_S (the PBX may write a little more
+        # before it reopens its log).
+        for t in tracked.values():
+            t.draining = True
+        self._files = files
+        self._draining = list(tracked.values())
+
+    def _check_truncated(self, t: _Tracked, st: os.stat_result) -> None:
+        if st.st_size < t.offset or (t.head_len and _head_hash(t.f, t.head_len) != t.head):
+            log.info("%s was truncated; reading it from the start", t.path)
+            t.offset = t.committed = 0
+            t.partial = b""
+            t.head_len, t.head = 0, ""
+            t.f.seek(0)
+        self._set_head(t, st.st_size)
 
     def _read(self, t: _Tracked) -> list[tuple[Event | None, int]]:
         """New complete lines of `t` as (event or None, offset after the line)."""
@@ -259,10 +284,11 @@ class LogFollower:
                 for t in [*self._draining, *self._files.values()]:
                     batch = self._read(t)
                     if not batch:
-                        if t.draining:
+                        if t.draining and time.monotonic() - t.last_data > ROTATION_GRACE_S:
                             t.f.close()
                             self._draining.remove(t)
                         continue
+                    t.last_data = time.monotonic()
                     progressed = True
                     for event, end in batch:
                         if event is not None:
