@@ -158,12 +158,16 @@ def _check_pjsip(conf: ConfFile, cfg: AsteriskConfig) -> list[Finding]:
             out.append(finding("account-without-acl", ep.file, ep.line,
                                f"endpoint {ep.name} may register and call from any address",
                                f"add acl=/deny=/permit= (or contact_acl) to [{ep.name}], or an identify section"))  # fmt: skip
+    users_of: dict[str, list[str]] = {}
+    for ep in endpoints:
+        for a in ep.all("auth"):
+            users_of.setdefault(a.value.strip(), []).append(ep.name)
     for name, auth in auths.items():
         password = auth.get("password")
         if password is None:
             continue
         user = auth.get("username")
-        users = [e.name for e in endpoints for a in e.all("auth") if a.value.strip() == name]
+        users = users_of.get(name, [])
         account = f"pjsip auth {name}" + (f" (endpoint {', '.join(users)})" if users else "")
         cfg.credentials.append(Credential(account, user.value if user else name, password.value,
                                           password.file, password.line, "password"))  # fmt: skip

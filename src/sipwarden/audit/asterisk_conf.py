@@ -73,6 +73,8 @@ class ConfFile:
 
 
 def _strip_comment(line: str, in_block: bool) -> tuple[str, bool]:
+    if not in_block and ";" not in line:
+        return line, False  # the common case: nothing to strip
     out: list[str] = []
     i, n = 0, len(line)
     while i < n:
