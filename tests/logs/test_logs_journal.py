@@ -103,3 +103,39 @@ async def test_live_journal_unit_is_followed() -> None:  # pragma: no cover - ne
     finally:
         source.stop()
     assert events and events[0].src_ip == "192.0.2.3"
+
+
+async def test_follower_runs_journalctl_and_resumes_by_cursor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """journalctl replaced by a script replaying recorded output (journald is not running here)."""
+    import asyncio
+
+    from sipwarden.sensors.logs import LogFollower
+
+    recorded = tmp_path / "recorded.json"
+    recorded.write_text("".join(json.dumps(e) + "\n" for e in RECORDED))
+    calls = tmp_path / "argv.txt"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "journalctl"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {calls}\ncat {recorded}\nexec sleep 30\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    state = tmp_path / "state.json"
+
+    async def take(n: int) -> list[str | None]:
+        follower = LogFollower(["journal:asterisk.service"], state_path=state, poll_interval=0.01)
+        it = follower.events()
+        got = []
+        try:
+            for _ in range(n):
+                got.append((await asyncio.wait_for(anext(it), 10)).src_ip)
+        finally:
+            await it.aclose()
+        return got
+
+    assert await take(2) == ["192.0.2.1", "192.0.2.2"]
+    assert json.loads(state.read_text())["journals"]["asterisk.service"]["cursor"] == "s=1;i=12"
+    await take(1)
+    argv = calls.read_text().splitlines()
+    assert argv[0] == "--follow --output=json --unit asterisk.service --lines=0"
+    assert argv[1].endswith("--after-cursor s=1;i=12")

@@ -301,11 +301,16 @@ class LogFollower:
                     if not t.draining:
                         self.save_state()
                 for j in self.journals:
+                    before = j.committed_cursor
                     async for event in j.drain():
                         progressed = True
-                        yield event
+                        try:
+                            yield event
+                        except GeneratorExit:
+                            j.ack()  # the consumer took it before closing
+                            raise
                         j.ack()
-                    if j.committed_cursor:
+                    if j.committed_cursor != before:
                         self.save_state()
                 if not progressed:
                     await asyncio.sleep(self.poll_interval)
