@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sipwarden.sensors.honeypot.core import HoneypotCore
-from sipwarden.sensors.honeypot.outputs import Output, Peer, Reply, StartMedia, StopMedia
+from sipwarden.sensors.honeypot.outputs import Output, Peer, Reply, SendTo, StartMedia, StopMedia
 from sipwarden.sensors.honeypot.responses import MAX_AMPLIFICATION, bounded_reply
 from sipwarden.sip.headers import parse_name_addr, parse_via
 
@@ -240,6 +240,42 @@ def test_reinvite_keeps_the_dialog_and_reaims_media() -> None:
     assert isinstance(start, StartMedia) and start.remote_port == 40100 and start.local_port == 20000
 
 
+def test_200_ok_is_retransmitted_over_udp_until_the_ack() -> None:
+    core = make_core()
+    _, second = _call(core)
+    ok = [o.data for o in second if isinstance(o, Reply)][-1]
+    sent = []
+    t = NOW + 1
+    while t < NOW + 9:
+        t += 0.25
+        sent += [(round(t - NOW - 1, 2), o) for o in core.handle_timer(t) if isinstance(o, SendTo)]
+    # RFC 3261 13.3.1.4: at T1, then doubling (0.5, 1, 2, 4 s apart), capped at T2.
+    assert [at for at, _ in sent] == [0.5, 1.5, 3.5, 7.5]
+    assert all(o.data == ok and o.peer == ATTACKER for _, o in sent)
+    _ack(core, at=t)
+    assert not [o for o in core.handle_timer(t + 10) if isinstance(o, SendTo)]
+
+
+def test_a_200_never_acknowledged_ends_the_call() -> None:
+    core = make_core(call_timeout_seconds=60)
+    _call(core)
+    out = []
+    for i in range(1, 80):
+        out += core.handle_timer(NOW + 1 + i * 0.5)
+    assert media(out) == [StopMedia("inv-1")]
+    assert [e.detail["reason"] for e in events(out)] == ["no_ack"]
+
+
+def test_no_retransmission_over_tcp() -> None:
+    core = make_core()
+    tcp = Peer("203.0.113.7", 40000, "tcp", "192.0.2.10", 5060)
+    uri = "sip:900@192.0.2.10"
+    (challenge,) = replies(core.receive(sip_request("INVITE", uri, body=SDP_OFFER), tcp, NOW))
+    auth = answer_challenge(challenge, username="100", password="100", method="INVITE", uri=uri)
+    core.receive(sip_request("INVITE", uri, cseq=2, headers=[auth], body=SDP_OFFER), tcp, NOW)
+    assert not [o for o in core.handle_timer(NOW + 5) if isinstance(o, SendTo)]
+
+
 def test_in_dialog_requests_for_unknown_calls_get_481() -> None:
     core = make_core()
     for method in ("BYE", "CANCEL"):
@@ -261,9 +297,15 @@ def test_invite_without_usable_sdp_is_refused_with_488() -> None:
     assert not core.calls.calls
 
 
+def _ack(core: HoneypotCore, call_id: str = "inv-1", at: float = NOW + 1.1) -> None:
+    tag = core.calls.calls[call_id].local_tag
+    assert core.receive(sip_request("ACK", call_id=call_id, cseq=2, to_tag=tag), ATTACKER, at) == []
+
+
 def test_silent_calls_time_out() -> None:
     core = make_core(call_timeout_seconds=30)
     _call(core)
+    _ack(core)
     assert core.handle_timer(NOW + 20) == []
     core.media_activity("inv-1", NOW + 25)
     assert not media(core.handle_timer(NOW + 50))

@@ -243,3 +243,27 @@ async def test_webhook_sink_posts_each_event_without_blocking() -> None:
     server.close()
     assert len(received) == 3 and sink.sent == 3
     assert received[0]["kind"] == "probe"
+
+
+async def test_ipv6_loopback(tmp_path: Path) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    sink = ListSink()
+    settings = HoneypotSettings(rtp_ports=free_rtp_range())
+    try:
+        hp = Honeypot(settings, sink, data_dir=tmp_path, listen=["udp:[::1]:0"])
+        await hp.start()
+    except OSError as exc:
+        pytest.skip(f"::1 not usable: {exc}")
+    try:
+        port = _port(hp, "udp")
+        loop = asyncio.get_running_loop()
+        transport, client = await loop.create_datagram_endpoint(_Client, remote_addr=("::1", port))
+        transport.sendto(sip_request("OPTIONS", rport=True))
+        resp = await _response(client)
+        transport.close()
+    finally:
+        await hp.stop()
+    assert resp.status == 200
+    assert "received=::1" in resp.headers.get_all("Via")[0]
+    assert [(e.src_ip, e.dst_ip) for e in sink.events] == [("::1", "::1")]

@@ -18,6 +18,9 @@ from sipwarden.events import Event, new_id
 #: count is flushed early, which keeps counts exact and memory bounded.
 MAX_KEYS: Final = 20_000
 
+#: Characters of `raw` kept for the count event of a window.
+HELD_RAW_CHARS: Final = 512
+
 #: Kinds that floods are made of. Calls, cracks, recordings and DTMF are always passed on singly.
 AGGREGATED_KINDS: Final = frozenset({"probe", "register", "unknown_user", "auth_failure", "malformed", "flood"})
 
@@ -71,7 +74,14 @@ class Aggregator:
             out.extend(self._close(pending))
         elif len(self._pending) >= self.max_keys:
             out.extend(self.flush_all())
-        self._pending[key] = _Pending(opened=now, first=event)
+        # The held copy keeps only the start of `raw`: the event itself went out whole just now, and
+        # MAX_KEYS copies of 8 KiB each would be 160 MB.
+        held = (
+            event
+            if event.raw is None or len(event.raw) <= HELD_RAW_CHARS
+            else event.replace(raw=event.raw[:HELD_RAW_CHARS])
+        )
+        self._pending[key] = _Pending(opened=now, first=held)
         out.append(event)
         return out
 

@@ -8,7 +8,7 @@ on an even port, RTCP on the next odd one).
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 from sipwarden.sensors.honeypot.outputs import Peer
@@ -76,7 +76,10 @@ class Call:
     remote: tuple[str, int] | None
     target: str | None = None
     confirmed: bool = False
-    sdp_version: int = field(default=0)
+    #: The 200 OK, retransmitted over UDP until the ACK comes (RFC 3261 13.3.1.4).
+    ok: bytes | None = None
+    retransmit_at: float = 0.0
+    retransmit_interval: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +150,10 @@ class CallTable:
         if call is not None:
             self.ports.give_back(call.local_port)
         return call
+
+    def unacknowledged(self, now: float) -> list[Call]:
+        """Calls whose 200 OK is due for retransmission at time `now`."""
+        return [c for c in self.calls.values() if c.ok is not None and not c.confirmed and now >= c.retransmit_at]
 
     def expired(self, now: float, *, silence: float, longest: float) -> list[Call]:
         """Calls silent for `silence` seconds or older than `longest` at time `now`."""

@@ -21,7 +21,7 @@ from sipwarden.sensors.honeypot.aggregate import Aggregator
 from sipwarden.sensors.honeypot.auth import Authenticator
 from sipwarden.sensors.honeypot.bait import BaitPolicy, BaitRange
 from sipwarden.sensors.honeypot.calls import Call, CallTable, PortPool, plan_media
-from sipwarden.sensors.honeypot.outputs import Emit, Output, Peer, Reply, StartMedia, StopMedia
+from sipwarden.sensors.honeypot.outputs import Emit, Output, Peer, Reply, SendTo, StartMedia, StopMedia
 from sipwarden.sensors.honeypot.personas import Persona
 from sipwarden.sensors.honeypot.ratelimit import RateLimiter
 from sipwarden.sensors.honeypot.responses import bounded_reply, build_response
@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 
 #: Expiry granted to a cracked account's binding (Asterisk's default `default_expiration`).
 DEFAULT_EXPIRES: Final = 3600
+#: RFC 3261 17.1.1.1 timers: T1 (RTT estimate) and T2 (cap of the retransmit interval); a 200 OK to an
+#: INVITE is retransmitted at T1, 2*T1... up to T2 until the ACK, for at most 64*T1 (13.3.1.4).
+T1_SECONDS: Final = 0.5
+T2_SECONDS: Final = 4.0
+ACK_TIMEOUT_SECONDS: Final = 64 * T1_SECONDS
 #: Request methods that may start a dialog or be challenged; others are refused with 405.
 CHALLENGED_METHODS: Final = frozenset({"SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER", "INFO", "UPDATE", "PRACK"})
 
@@ -124,6 +129,15 @@ class HoneypotCore:
     def handle_timer(self, now: float) -> list[Output]:
         """Close aggregation windows and end calls that went silent or ran too long."""
         out: list[Output] = [Emit(e) for e in self.aggregator.flush(now)]
+        for call in self.calls.unacknowledged(now):
+            if now - call.started >= ACK_TIMEOUT_SECONDS:
+                # RFC 3261 13.3.1.4: no ACK within 64*T1 ends the dialog.
+                out += self.end_call(call.call_id, now, "no_ack")
+                continue
+            assert call.ok is not None
+            out.append(SendTo(call.ok, call.peer))
+            call.retransmit_interval = min(2 * call.retransmit_interval, T2_SECONDS)
+            call.retransmit_at = now + call.retransmit_interval
         for call in self.calls.expired(
             now, silence=self.config.call_timeout_seconds, longest=self.config.max_call_seconds
         ):
@@ -398,11 +412,18 @@ class HoneypotCore:
             call.answer, call.remote = plan.answer, plan.remote
             call.payload_type, call.dtmf_payload_type = plan.payload_type, plan.dtmf_payload_type
         call.last_activity = ctx.now
+        call.confirmed = False  # the new 200 OK is retransmitted until its own ACK
         return [self._start_media(call), *self._answer(ctx, call)]
 
     def _answer(self, ctx: _Ctx, call: Call) -> list[Output]:
         contact = (("Contact", f"<sip:{ctx.peer.local_ip}:{ctx.peer.local_port}>"),)
-        return self._reply(ctx, 200, to_tag=call.local_tag, extra=contact, body=call.answer, trusted=True)
+        out = self._reply(ctx, 200, to_tag=call.local_tag, extra=contact, body=call.answer, trusted=True)
+        if ctx.peer.transport == "udp":
+            # Only UDP loses datagrams; over TCP/TLS the transport delivers the 200 (RFC 3261 17.2.1).
+            call.ok = next(item.data for item in out if isinstance(item, Reply))
+            call.retransmit_interval = T1_SECONDS
+            call.retransmit_at = ctx.now + T1_SECONDS
+        return out
 
     def _start_media(self, call: Call) -> StartMedia:
         host, port = call.remote if call.remote else (None, None)

@@ -26,6 +26,14 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
+class SendTo:
+    """Bytes to send to `peer` outside any request (a retransmitted 200 OK), on its socket or connection."""
+
+    data: bytes
+    peer: Peer
+
+
+@dataclass(frozen=True, slots=True)
 class Emit:
     """A security event for the sinks."""
 
@@ -53,4 +61,4 @@ class StopMedia:
     call_id: str
 
 
-Output = Reply | Emit | StartMedia | StopMedia
+Output = Reply | SendTo | Emit | StartMedia | StopMedia

@@ -25,7 +25,7 @@ from sipwarden.sensors.honeypot.bait import parse_bait_ranges
 from sipwarden.sensors.honeypot.calls import parse_port_range
 from sipwarden.sensors.honeypot.core import CoreConfig, HoneypotCore
 from sipwarden.sensors.honeypot.media_io import MediaManager
-from sipwarden.sensors.honeypot.outputs import Emit, Output, Peer, Reply, StartMedia, StopMedia
+from sipwarden.sensors.honeypot.outputs import Emit, Output, Peer, Reply, SendTo, StartMedia, StopMedia
 from sipwarden.sensors.honeypot.personas import get_persona
 from sipwarden.sensors.honeypot.settings import HoneypotSettings
 from sipwarden.sensors.honeypot.sinks import EventSink
@@ -161,6 +161,8 @@ class Honeypot:
         self._udp: list[asyncio.DatagramTransport] = []
         self._servers: list[asyncio.Server] = []
         self._connections: set[asyncio.StreamWriter] = set()
+        self._streams: dict[tuple[str, str, int], asyncio.StreamWriter] = {}
+        self._udp_by_port: dict[tuple[int, bool], asyncio.DatagramTransport] = {}
         self._timer: asyncio.Task[None] | None = None
         self._routes: dict[tuple[str, str], str] = {}
 
@@ -174,6 +176,7 @@ class Honeypot:
                         functools.partial(_Datagram, self, item), local_addr=(item.host, item.port)
                     )
                     self._udp.append(transport)
+                    self._udp_by_port[(protocol.local_port, ":" in item.host)] = transport
                     self.listening.append(Listen("udp", item.host, protocol.local_port))
                 else:
                     context = self._ssl if item.transport == "tls" else None
@@ -207,6 +210,7 @@ class Honeypot:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 2.0)
         self._udp.clear()
+        self._udp_by_port.clear()
         self._servers.clear()
         self.dispatch(self.core.close(self.clock()), None)
         self.media.close_all()
@@ -224,12 +228,26 @@ class Honeypot:
             if isinstance(out, Reply):
                 if send is not None:
                     send(out.data)
+            elif isinstance(out, SendTo):
+                self._send_to(out)
             elif isinstance(out, Emit):
                 self.sink.put(out.event)
             elif isinstance(out, StartMedia):
                 self.media.start(out)
             elif isinstance(out, StopMedia):
                 self.media.stop(out.call_id)
+
+    def _send_to(self, out: SendTo) -> None:
+        """Send outside a request: on the UDP socket the peer used, or on its open connection."""
+        peer = out.peer
+        if peer.transport == "udp":
+            transport = self._udp_by_port.get((peer.local_port, ":" in peer.ip))
+            if transport is not None:
+                transport.sendto(out.data, (peer.ip, peer.port))
+            return
+        writer = self._streams.get((peer.transport, peer.ip, peer.port))
+        if writer is not None and not writer.is_closing():
+            writer.write(out.data)
 
     def local_ip_for(self, bound: str, peer_ip: str) -> str:
         """The local address a reply to `peer_ip` leaves from (the bound one unless it is a wildcard)."""
@@ -268,6 +286,7 @@ class Honeypot:
         peername = writer.get_extra_info("peername") or ("", 0)
         sockname = writer.get_extra_info("sockname") or (item.host, item.port)
         peer = Peer(str(peername[0]), int(peername[1]), item.transport, str(sockname[0]), int(sockname[1]))
+        self._streams[(peer.transport, peer.ip, peer.port)] = writer
         framer = StreamFramer()
         try:
             while True:
@@ -281,6 +300,7 @@ class Honeypot:
             log.debug("%s %s:%s closed: %r", item.transport, peer.ip, peer.port, exc)
         finally:
             self._connections.discard(writer)
+            self._streams.pop((peer.transport, peer.ip, peer.port), None)
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 2.0)
