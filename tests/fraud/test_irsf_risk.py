@@ -42,6 +42,7 @@ def test_custom_table() -> None:
     ("19005550100", "+19005550100", "US", False, RiskClass.HIGH),  # premium rate
     ("18765550100", "+18765550100", "JM", True, RiskClass.MEDIUM),
     ("sip:011441134960000@trunk", "+441134960000", "GB", True, RiskClass.LOW),
+    ("0113712093909", "+3712093909", "LV", True, RiskClass.HIGH),  # a range libphonenumber does not know
     ("1001", None, None, False, RiskClass.LOW),
     ("*97", None, None, False, RiskClass.LOW),
     ("s", None, None, False, RiskClass.LOW),

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final, TypeVar
 
-import phonenumbers
-
 from sipwarden.fraud.records import Destination
+from sipwarden.intel.numbers import normalize_dialled
 from sipwarden.intel.risk import RiskClass, RiskTable, default_table
 
 #: Shorter strings are extensions, feature codes or emergency numbers, never a toll destination.
@@ -25,14 +24,12 @@ DIAL_KEY_DIGITS: Final = 6
 #: Leading characters of the E.164 form ("+" and 6 digits) that decide country, number type and
 #: risk: country code plus the range (NANP area code, UK 070/09, DE 900, satellite blocks).
 E164_KEY_CHARS: Final = 7
+#: Digits a country code has at most (ITU-T E.164): what E.164 may put in front of dialled digits.
+MAX_CC_DIGITS: Final = 3
 #: Bound on each cache (entries are small; a PBX sees far fewer distinct prefixes).
 MAX_CACHE_ENTRIES: Final = 200_000
 
 _V = TypeVar("_V")
-
-_TYPE_NAMES: Final = {
-    value: name.lower() for name, value in vars(phonenumbers.PhoneNumberType).items() if isinstance(value, int)
-}
 
 
 def dialled_digits(raw: str) -> str:
@@ -52,9 +49,10 @@ def dialled_digits(raw: str) -> str:
 class DestinationClassifier:
     """Classify dialled strings for one PBX (its home country and outside-line prefixes).
 
-    Two caches keep phonenumbers off the hot path: dialled prefix -> (country code, length of the
-    national number), then E.164 prefix -> (country, number type, risk). Each E.164 number is
-    rebuilt from the dialled string's own digits, so only the classification is shared.
+    Reading is `intel.numbers.normalize_dialled` (every dial-out prefix attackers cycle through);
+    two caches keep it off the hot path: dialled prefix -> how the string becomes E.164, then
+    E.164 prefix -> (country, number type, risk). Each E.164 number is rebuilt from the dialled
+    string's own digits, so only the classification is shared.
     """
 
     def __init__(
@@ -63,7 +61,7 @@ class DestinationClassifier:
         self.home_country = home_country.upper()
         self.outside_line_prefixes = tuple(sorted(outside_line_prefixes, key=len, reverse=True))
         self.risk_table = risk_table or default_table()
-        self._dial_cache: dict[tuple[str, int], tuple[str, int] | None] = {}
+        self._dial_cache: dict[tuple[str, int], tuple[int, str] | None] = {}
         self._e164_cache: dict[tuple[str, int], tuple[str | None, str, RiskClass]] = {}
 
     def _strip_outside_line(self, digits: str) -> str:
@@ -86,8 +84,8 @@ class DestinationClassifier:
             form = _bounded_put(self._dial_cache, key, self._e164_form(digits))
         if form is None:
             return Destination(dialled, None, None, "internal", False, RiskClass.LOW)
-        cc, nsn_len = form
-        e164 = f"+{cc}{digits[-nsn_len:]}"
+        drop, front = form
+        e164 = f"+{front}{digits.lstrip('+')[drop:]}"
         key2 = (e164[:E164_KEY_CHARS], len(e164))
         info = self._e164_cache.get(key2)
         if info is None:
@@ -95,27 +93,30 @@ class DestinationClassifier:
         country, number_type, risk = info
         return Destination(dialled, e164, country, number_type, country != self.home_country, risk)
 
-    def _e164_form(self, digits: str) -> tuple[str, int] | None:
-        try:
-            number = phonenumbers.parse(digits, self.home_country)
-        except phonenumbers.NumberParseException:
+    def _e164_form(self, digits: str) -> tuple[int, str] | None:
+        """How this shape of dial string becomes E.164: (digits to drop, digits to put in front)."""
+        dn = normalize_dialled(digits, default_region=self.home_country)
+        plain = digits.lstrip("+")
+        e164 = dn.e164
+        if e164 is None and dn.country and dn.prefix:
+            # An explicit international prefix to a range libphonenumber does not know (many IRSF
+            # ranges): the call still leaves the PBX, to that country.
+            e164 = "+" + plain[len(dn.prefix.lstrip("+")) :]
+        if e164 is None:
             return None
-        nsn = phonenumbers.national_significant_number(number)
-        if not nsn or not digits.endswith(nsn) or len(nsn) < MIN_EXTERNAL_DIGITS - 3:
-            return None
-        return str(number.country_code), len(nsn)
+        target = e164[1:]
+        for drop in range(len(plain) + 1):
+            tail = plain[drop:]
+            if target.endswith(tail) and len(target) - len(tail) <= MAX_CC_DIGITS:
+                return drop, target[: len(target) - len(tail)]
+        return None
 
     def _describe(self, e164: str) -> tuple[str | None, str, RiskClass]:
+        """Country, number type and IRSF risk of an E.164 number (the table and libphonenumber)."""
         entry = self.risk_table.lookup(e164)
-        try:
-            number = phonenumbers.parse(e164, None)
-        except phonenumbers.NumberParseException:
-            return (entry.country if entry else None), "unknown", (entry.risk if entry else RiskClass.LOW)
-        country = phonenumbers.region_code_for_number(number)
-        if country in (None, "ZZ", "001"):
-            region = phonenumbers.region_code_for_country_code(number.country_code or 0)
-            country = region if region not in ("ZZ", "001") else (entry.country if entry else None)
-        number_type = _TYPE_NAMES.get(phonenumbers.number_type(number), "unknown")
+        dn = normalize_dialled(e164)
+        country = dn.country if dn.country not in (None, "001", "ZZ") else (entry.country if entry else None)
+        number_type = dn.number_type.lower() if dn.number_type else "unknown"
         risk = entry.risk if entry else RiskClass.LOW
         if number_type == "premium_rate":
             # A premium-rate range pays the called party per minute: the heart of revenue-share fraud.
