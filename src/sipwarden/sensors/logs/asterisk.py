@@ -390,6 +390,11 @@ PATTERNS: Final = (
                 "[2021-07-07 07:07:07] VERBOSE[3301] res_pjsip_registrar.c: Added contact 'sip:101@192.0.2.10:5060;ob' to AOR '101' with expiration of 3600 seconds",
                 {"kind": "auth_success", "src_ip": None, "username": "101"},
             ),
+            Sample(
+                # The [plain] formatter (Asterisk 16.? +): "[date] LEVEL[lwp][C-id]: file:line function: msg".
+                "[2023-06-01 10:00:00.123] VERBOSE[2222][C-00000003]: res_pjsip_registrar.c:1133 register_aor_core:     -- Added contact 'sip:102@[2001:db8::10]:5060' to AOR '102' with expiration of 60 seconds",
+                {"kind": "auth_success", "src_ip": None, "username": "102"},
+            ),
         ),
     ),
 )
