@@ -1,0 +1,243 @@
+"""Reads and incremental writes of the investigation aggregates (`intel_tables`).
+
+Counters only grow: `apply_deltas` adds a batch of deltas (computed from events by
+`sipwarden.intel.aggregates`) and moves the event-id cursor in the same transaction, so a crash
+between the two can neither lose nor double-count a batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import Connection, Table, case, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from sipwarden.store.intel_tables import intel_facets, intel_hourly, intel_totals
+from sipwarden.store.store import Store, _clean_text
+from sipwarden.store.tables import kv
+
+#: The kv key holding the id of the last event folded into the aggregates.
+CURSOR_KEY: Final = "intel.aggregates.cursor"
+#: Rows per INSERT statement: large enough to amortise the round trip, small enough for SQLite's
+#: variable limit (32,766 since 3.32) at 6 columns per row.
+UPSERT_CHUNK: Final = 2000
+#: Longest aggregate key stored; a 10 kB User-Agent is evidence in `events.raw`, not a counter key.
+MAX_KEY_CHARS: Final = 200
+
+HourKey = tuple[str, datetime]
+TotalKey = tuple[str, str]
+FacetKey = tuple[str, str, str]
+
+
+@dataclass(slots=True)
+class Span:
+    """A count with its first and last time (mutable while a batch is summed)."""
+
+    count: int
+    first: datetime
+    last: datetime
+
+    def add(self, n: int, ts: datetime) -> None:
+        """Fold one more observation in."""
+        self.count += n
+        self.first = min(self.first, ts)
+        self.last = max(self.last, ts)
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """One aggregate row as read back."""
+
+    key: str
+    count: int
+    first: datetime
+    last: datetime
+
+
+def bound_key(value: str) -> str:
+    """An aggregate key safe to store: cleaned and cut to MAX_KEY_CHARS."""
+    return _clean_text(value)[:MAX_KEY_CHARS]
+
+
+def _insert(store: Store, table: Table) -> Any:
+    module: Any = postgresql if store.dialect == "postgresql" else sqlite
+    return module.insert(table)
+
+
+def _upsert_spans(
+    store: Store, conn: Connection, table: Table, keys: Sequence[str], rows: list[dict[str, Any]]
+) -> None:
+    if not rows:
+        return
+    stmt = _insert(store, table)
+    ex, c = stmt.excluded, table.c
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={
+            "count": c.count + ex["count"],
+            "first_ts": case((ex.first_ts < c.first_ts, ex.first_ts), else_=c.first_ts),
+            "last_ts": case((ex.last_ts > c.last_ts, ex.last_ts), else_=c.last_ts),
+        },
+    )
+    for i in range(0, len(rows), UPSERT_CHUNK):
+        conn.execute(stmt, rows[i : i + UPSERT_CHUNK])
+
+
+def apply_deltas(
+    store: Store,
+    *,
+    hourly: Mapping[HourKey, int],
+    totals: Mapping[TotalKey, Span],
+    facets: Mapping[FacetKey, Span],
+    cursor: str,
+) -> None:
+    """Add the deltas of one batch and move the cursor to `cursor`, in one transaction."""
+    with store._write() as conn:
+        if hourly:
+            stmt = _insert(store, intel_hourly)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["dim", "hour"], set_={"count": intel_hourly.c.count + stmt.excluded["count"]}
+            )
+            rows = [{"dim": d, "hour": h, "count": n} for (d, h), n in hourly.items()]
+            for i in range(0, len(rows), UPSERT_CHUNK):
+                conn.execute(stmt, rows[i : i + UPSERT_CHUNK])
+        _upsert_spans(
+            store,
+            conn,
+            intel_totals,
+            ("dim", "key"),
+            [
+                {"dim": d, "key": k, "count": s.count, "first_ts": s.first, "last_ts": s.last}
+                for (d, k), s in totals.items()
+            ],
+        )
+        _upsert_spans(
+            store,
+            conn,
+            intel_facets,
+            ("subject", "facet", "value"),
+            [
+                {"subject": sub, "facet": f, "value": v, "count": s.count, "first_ts": s.first, "last_ts": s.last}
+                for (sub, f, v), s in facets.items()
+            ],
+        )
+        kv_stmt = _insert(store, kv)
+        kv_stmt = kv_stmt.on_conflict_do_update(index_elements=["key"], set_={"value": kv_stmt.excluded.value})
+        conn.execute(kv_stmt, {"key": CURSOR_KEY, "value": cursor})
+
+
+def cursor(store: Store) -> str | None:
+    """The id of the last event already counted (None: nothing counted yet)."""
+    return store.get_kv(CURSOR_KEY)
+
+
+def top(store: Store, dim: str, limit: int = 10) -> list[Counted]:
+    """The `limit` keys of `dim` with the highest all-time counts (an index range scan)."""
+    c = intel_totals.c
+    query = select(c.key, c["count"], c.first_ts, c.last_ts).where(c.dim == dim).order_by(c["count"].desc(), c.key)
+    with store.engine.connect() as conn:
+        return [Counted(r[0], int(r[1]), r[2], r[3]) for r in conn.execute(query.limit(limit))]
+
+
+def total(store: Store, dim: str, key: str) -> Counted | None:
+    """One total row, or None."""
+    c = intel_totals.c
+    query = select(c.key, c["count"], c.first_ts, c.last_ts).where(c.dim == dim, c.key == key)
+    with store.engine.connect() as conn:
+        row = conn.execute(query).first()
+    return Counted(row[0], int(row[1]), row[2], row[3]) if row else None
+
+
+def count_keys(store: Store, dim: str) -> int:
+    """How many distinct keys `dim` has (e.g. how many addresses were ever seen)."""
+    with store.engine.connect() as conn:
+        return int(
+            conn.execute(select(func.count()).select_from(intel_totals).where(intel_totals.c.dim == dim)).scalar_one()
+        )
+
+
+def hourly(store: Store, dim: str, since: datetime) -> list[tuple[datetime, int]]:
+    """(hour, count) of `dim` from `since` on, oldest first; hours without events are absent."""
+    c = intel_hourly.c
+    query = select(c.hour, c["count"]).where(c.dim == dim, c.hour >= since).order_by(c.hour)
+    with store.engine.connect() as conn:
+        return [(r[0], int(r[1])) for r in conn.execute(query)]
+
+
+def facets(store: Store, subject: str, *, per_facet: int = 50) -> dict[str, list[Counted]]:
+    """Every facet of `subject`, each list most frequent first and cut to `per_facet` values."""
+    c = intel_facets.c
+    query = select(c.facet, c.value, c["count"], c.first_ts, c.last_ts).where(c.subject == subject)
+    out: dict[str, list[Counted]] = {}
+    with store.engine.connect() as conn:
+        for facet, value, n, first, last in conn.execute(query):
+            out.setdefault(facet, []).append(Counted(value, int(n), first, last))
+    for facet, rows in out.items():
+        rows.sort(key=lambda r: (-r.count, r.key))
+        out[facet] = rows[:per_facet]
+    return out
+
+
+def subjects_with(
+    store: Store, facet: str, value: str, *, prefix: str = "", limit: int = 200
+) -> list[tuple[str, Counted]]:
+    """Subjects (optionally only those starting with `prefix`) that have `facet` = `value`."""
+    c = intel_facets.c
+    query = select(c.subject, c.value, c["count"], c.first_ts, c.last_ts).where(c.facet == facet, c.value == value)
+    if prefix:
+        query = query.where(c.subject.startswith(prefix, autoescape=True))
+    query = query.order_by(c.first_ts).limit(limit)
+    with store.engine.connect() as conn:
+        return [(r[0], Counted(r[1], int(r[2]), r[3], r[4])) for r in conn.execute(query)]
+
+
+def search_keys(store: Store, text: str, *, limit: int = 50) -> list[tuple[str, Counted]]:
+    """(dim, row) of totals whose key contains `text` (case-insensitive), most frequent first."""
+    c = intel_totals.c
+    query = (
+        select(c.dim, c.key, c["count"], c.first_ts, c.last_ts)
+        .where(c.key.icontains(text, autoescape=True))
+        .order_by(c["count"].desc())
+        .limit(limit)
+    )
+    with store.engine.connect() as conn:
+        return [(r[0], Counted(r[1], int(r[2]), r[3], r[4])) for r in conn.execute(query)]
+
+
+def facets_of_kind(
+    store: Store, facets_wanted: Sequence[str], *, prefix: str, limit: int
+) -> list[tuple[str, str, Counted]]:
+    """(subject, facet, row) for every subject starting with `prefix` having one of `facets_wanted`."""
+    c = intel_facets.c
+    query = (
+        select(c.subject, c.facet, c.value, c["count"], c.first_ts, c.last_ts)
+        .where(c.facet.in_(list(facets_wanted)), c.subject.startswith(prefix, autoescape=True))
+        .order_by(c.first_ts)
+        .limit(limit)
+    )
+    with store.engine.connect() as conn:
+        return [(r[0], r[1], Counted(r[2], int(r[3]), r[4], r[5])) for r in conn.execute(query)]
+
+
+def reset(store: Store) -> None:
+    """Empty the aggregates and their cursor (the next refresh rebuilds them from every event)."""
+    with store._write() as conn:
+        for table in (intel_hourly, intel_totals, intel_facets):
+            conn.execute(table.delete())
+        conn.execute(kv.delete().where(kv.c.key == CURSOR_KEY))
+
+
+def events_by_ids(store: Store, ids: Sequence[str]) -> list[Any]:
+    """Stored events with these ids, oldest first (unknown ids are skipped)."""
+    from sipwarden.store.store import _row_event
+    from sipwarden.store.tables import events as events_t
+
+    if not ids:
+        return []
+    query = select(events_t).where(events_t.c.id.in_(list(ids))).order_by(events_t.c.id)
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [ev for ev in (_row_event(r) for r in rows) if ev is not None]
