@@ -62,6 +62,13 @@ __all__ = [
 MANDATORY_REQUEST_HEADERS: Final = ("Via", "From", "To", "Call-ID", "CSeq")
 _MANDATORY: Final = frozenset(MANDATORY_REQUEST_HEADERS)
 
+# Methods scanners send all day (RFC 3261, 3262, 3265, 3428, 3515, 3903, 6086): a set lookup instead of
+# a regex match; any other token is still a valid extension method.
+_COMMON_METHODS: Final = frozenset(
+    {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY", "PUBLISH", "INFO",
+     "REFER", "MESSAGE", "UPDATE"}
+)  # fmt: skip
+
 #: Headers that may appear once; different repeated values are an error (RFC 3261 7.3.1).
 _SINGLE_VALUED: Final = frozenset({"Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Length", "Content-Type"})
 
@@ -294,21 +301,15 @@ def parse_message(data: bytes) -> Request | Response:
     if len(text) > MAX_HEADER_LINE and max(map(len, lines)) > MAX_HEADER_LINE:
         raise RemoteProtocolError(f"header field longer than {MAX_HEADER_LINE}", error_status_hint=513)
 
-    # The hot loop: one partition and one dict lookup per line; anything unusual takes _header_name.
-    pairs: list[tuple[str, str]] = []
-    append = pairs.append
-    first: dict[str, str] = {}
-    setdefault = first.setdefault
+    # The hot path: one partition and one dict lookup per line, in comprehensions rather than a loop
+    # body; anything unusual (unknown name, space before the colon, no colon) takes _header_name.
+    # The header section holds no blank line: it ends at the first one.
     known = _CANONICAL.get
-    for name, colon, value in [line.partition(":") for line in lines[1:]]:
-        cname = known(name)
-        if cname is None or not colon:
-            cname = _header_name(name, colon, value)
-            if cname is None:
-                continue
-        value = value.strip(" \t")
-        append((cname, value))
-        setdefault(cname, value)
+    pairs = [
+        ((known(name) if colon else None) or _header_name(name, colon), value.strip(" \t"))
+        for name, colon, value in [line.partition(":") for line in lines[1:]]
+    ]
+    first = dict(reversed(pairs))  # the first value of each name wins
     if len(first) != len(pairs):
         _check_repeated(pairs)
     headers = Headers(tuple(pairs), first)
@@ -330,11 +331,9 @@ def parse_message(data: bytes) -> Request | Response:
     return _parse_request(start, headers, body, first)
 
 
-def _header_name(name: str, colon: str, value: str) -> str | None:
-    """Canonical name of an unusual header line; None for a blank line (header-only datagram)."""
+def _header_name(name: str, colon: str) -> str:
+    """Canonical name of an unusual header line."""
     if not colon:
-        if not name.strip(" \t"):
-            return None
         raise RemoteProtocolError(f"header line without colon: {name[:60]!r}")
     name = name.rstrip(" \t")  # HCOLON allows SP/HT before the colon (RFC 3261 25.1)
     if not TOKEN_RE.fullmatch(name):
@@ -364,7 +363,7 @@ def _parse_request(start: str, headers: Headers, body: bytes, first: dict[str, s
         if len(parts) != 3:
             raise RemoteProtocolError(f"bad request line {start[:80]!r}")
     method, uri, version = parts
-    if not METHOD_RE.fullmatch(method):
+    if method not in _COMMON_METHODS and not METHOD_RE.fullmatch(method):
         raise RemoteProtocolError(f"bad method {method[:40]!r}")
     if not REQUEST_URI_RE.fullmatch(uri):
         raise RemoteProtocolError(f"bad Request-URI {uri[:80]!r}")
