@@ -21,6 +21,8 @@ MAX_DIALLED_DIGITS: Final = 24
 #: Leading dialled digits that decide how a string becomes E.164: an international prefix (up to
 #: 3 digits: 00, 011) and a country code (up to 3), or a national prefix and area code.
 DIAL_KEY_DIGITS: Final = 6
+#: ... and for numbers dialled without any prefix, the area code (NANP: 1 + 3 digits).
+NATIONAL_KEY_DIGITS: Final = 4
 #: Leading characters of the E.164 form ("+" and 6 digits) that decide country, number type and
 #: risk: country code plus the range (NANP area code, UK 070/09, DE 900, satellite blocks).
 E164_KEY_CHARS: Final = 7
@@ -77,7 +79,10 @@ class DestinationClassifier:
             digits = self._strip_outside_line(digits)
         if len(digits.lstrip("+")) < MIN_EXTERNAL_DIGITS:
             return Destination(dialled, None, None, "internal", False, RiskClass.LOW)
-        key = (digits[:DIAL_KEY_DIGITS], len(digits))
+        # An international or trunk prefix plus a country or area code needs 6 digits; a national
+        # number without trunk prefix (NANP) is decided by its area code.
+        head = digits[:DIAL_KEY_DIGITS] if digits[0] in "0+" else digits[:NATIONAL_KEY_DIGITS]
+        key = (head, len(digits))
         if key in self._dial_cache:
             form = self._dial_cache[key]
         else:

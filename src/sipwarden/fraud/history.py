@@ -35,6 +35,7 @@ class AccountHistory:
     spend: deque[tuple[datetime, float]] = field(default_factory=deque)
     spend_total: float = 0.0
     newest: datetime | None = None
+    latest_stop: datetime | None = None  # upper bound of the end of every remembered call
 
     def prune(self, now: datetime, keep: timedelta, settle: timedelta, budget: timedelta) -> None:
         """Forget calls older than `keep`, settle old concurrency peaks, expire budget spend."""
@@ -62,6 +63,8 @@ class AccountHistory:
     def concurrency_at(self, call: ClassifiedCall) -> int:
         """Most simultaneous calls of this account during `call` (itself included)."""
         start, stop = call.record.start, call.record.stop
+        if self.latest_stop is None or self.latest_stop <= start:
+            return 1  # nothing remembered is still running: the usual case, no sweep
         edges: list[tuple[datetime, int]] = [(start, 1), (stop, -1)]
         for other in islice(reversed(self.recent), MAX_OVERLAP_SCAN):
             o_start, o_stop = other.record.start, other.record.stop
@@ -93,6 +96,9 @@ class AccountHistory:
             self.spend_total += call.cost
         if self.newest is None or call.record.start > self.newest:
             self.newest = call.record.start
+        stop = call.record.stop
+        if self.latest_stop is None or stop > self.latest_stop:
+            self.latest_stop = stop
 
 
 def _hour(ts: datetime) -> int:

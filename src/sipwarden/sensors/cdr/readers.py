@@ -107,43 +107,54 @@ def account_of(accountcode: str, channel: str, src: str) -> str:
     return src.strip() or "?"
 
 
+_FIELDS: Final = ("start", "dst", "end", "duration", "billsec", "disposition", "dcontext", "channel", "src",
+                  "accountcode", "src_ip", "uniqueid")  # fmt: skip
+
+
 def _build(fields: dict[str, str], zone: tzinfo, origin: str) -> CallRecord:
-    start = parse_time(fields.get("start", ""), zone)
+    return _record(*(fields.get(name, "") for name in _FIELDS), zone=zone, origin=origin)
+
+
+def _record(
+    start_text: str, dst: str, end: str, duration: str, billsec: str, disposition: str, context: str,
+    channel: str, src: str, accountcode: str, src_ip: str, uniqueid: str, *, zone: tzinfo, origin: str,
+) -> CallRecord:  # fmt: skip
+    start = parse_time(start_text, zone)
     if start is None:
         raise CdrFormatError("record has no start time")
-    dst = fields.get("dst", "").strip()
+    dst = dst.strip()
     if not dst:
         raise CdrFormatError("record has no destination")
-    channel = fields.get("channel", "")
-    src = fields.get("src", "")
-    src_ip = fields.get("src_ip", "").strip() or None
     return CallRecord(
         start=start,
-        account=account_of(fields.get("accountcode", ""), channel, src),
+        account=account_of(accountcode, channel, src),
         dst=dst,
         src=src,
-        end=parse_time(fields.get("end", ""), zone),
-        duration=_seconds(fields.get("duration", ""), "duration"),
-        billsec=_seconds(fields.get("billsec", ""), "billsec"),
-        disposition=fields.get("disposition", ""),
-        context=fields.get("dcontext", ""),
+        end=parse_time(end, zone),
+        duration=_seconds(duration, "duration"),
+        billsec=_seconds(billsec, "billsec"),
+        disposition=disposition,
+        context=context,
         channel=channel,
-        src_ip=src_ip,
-        uniqueid=fields.get("uniqueid", ""),
+        src_ip=src_ip.strip() or None,
+        uniqueid=uniqueid,
         origin=origin,
     )
 
 
 def row_parser(columns: Sequence[str], zone: tzinfo) -> Callable[[Sequence[str], str], CallRecord]:
     """A function turning one CSV row (a list of strings) into a CallRecord for this mapping."""
-    named = [(i, name) for i, name in enumerate(check_columns(columns)) if name != "-"]
-    needed = max(i for i, name in named if name in ("start", "dst")) + 1
+    names = check_columns(columns)
+    index = {name: i for i, name in enumerate(names) if name != "-"}
+    # Column of each _FIELDS entry, or -1 when the mapping does not have it.
+    where = tuple(index.get(name, -1) for name in _FIELDS)
+    needed = max(index["start"], index["dst"]) + 1
 
     def parse(row: Sequence[str], origin: str) -> CallRecord:
-        if len(row) < needed:
-            raise CdrFormatError(f"{len(row)} columns, expected at least {needed}")
         n = len(row)
-        return _build({name: row[i] for i, name in named if i < n}, zone, origin)
+        if n < needed:
+            raise CdrFormatError(f"{n} columns, expected at least {needed}")
+        return _record(*(row[i] if 0 <= i < n else "" for i in where), zone=zone, origin=origin)
 
     return parse
 
