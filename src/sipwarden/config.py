@@ -17,6 +17,7 @@ from sipwarden.detect.settings import DetectSettings
 from sipwarden.enforce.notify_settings import NotifySettings
 from sipwarden.enforce.settings import EnforceSettings
 from sipwarden.fraud.settings import CdrSettings, FraudSettings
+from sipwarden.hub.settings import HubSettings
 from sipwarden.sensors.honeypot.settings import HoneypotSettings
 from sipwarden.sensors.logs.settings import LogsSettings
 from sipwarden.settings_base import Section
@@ -53,6 +54,7 @@ class Settings(BaseModel):
     detect: DetectSettings = DetectSettings()
     enforce: EnforceSettings = EnforceSettings()
     notify: NotifySettings = NotifySettings()
+    hub: HubSettings = HubSettings()
 
 
 class ConfigError(Exception):
