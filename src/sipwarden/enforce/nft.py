@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sipwarden.enforce.backend import Ban, EnforceError, Runner, Target, make_ban, parse_target, remaining_seconds
+from sipwarden.enforce.backend import Ban, EnforceError, Runner, Target, make_ban, remaining_seconds
 from sipwarden.events import utcnow
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,10 @@ class NftBackend:
             return 0
         script: builtins.list[str] = []
         for name, items in self._by_set(live):
-            bare = [self._element(b, None) for b, _ in items]
-            timed = [self._element(b, left) for b, left in items]
+            bare = [b.value for b, _ in items]
+            timed = [
+                f"{v} timeout {left}s" if left is not None else v for v, (_, left) in zip(bare, items, strict=True)
+            ]
             script += self._statements("add", name, bare)
             script += self._statements("delete", name, bare)
             script += self._statements("add", name, timed)
@@ -160,9 +162,9 @@ class NftBackend:
 
     @staticmethod
     def _element(ban: Ban, seconds: int | None) -> str:
-        # The value is an ipaddress object rendered by ipaddress: nothing else can reach nft.
-        parse_target(ban.value)
-        return ban.value if seconds is None else f"{ban.value} timeout {seconds}s"
+        # `ban.target` is an ipaddress object (make_ban parsed it): only its rendering reaches nft.
+        value = ban.value
+        return value if seconds is None else f"{value} timeout {seconds}s"
 
 
 def _parse_set_json(text: str, now: datetime) -> Iterator[tuple[str, datetime | None]]:
