@@ -15,13 +15,14 @@ from __future__ import annotations
 import functools
 import re
 import urllib.parse
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
 import phonenumbers
 from phonenumbers import PhoneNumber, PhoneNumberType
 
-__all__ = ["DialledNumber", "normalize_dialled", "target_from_uri_user"]
+__all__ = ["DialledNumber", "learn_prefixes", "normalize_dialled", "normalize_with_learned", "target_from_uri_user"]
 
 #: Longest dial string worth parsing. E.164 numbers have at most 15 digits (ITU-T E.164 6.1); with
 #: the longest prefix combination (``9011``) and sub-addresses that is well under 32.
@@ -170,3 +171,49 @@ def _normalize(raw: str, region: str | None) -> DialledNumber:
     valid = best.score == _VALID
     number_type = _TYPE_NAMES.get(phonenumbers.number_type(best.number)) if valid else None
     return DialledNumber(raw, digits, best.prefix, best.e164, best.country, valid, number_type, alternatives)
+
+
+#: A prefix is learned when it is seen in front of known numbers at least this often: once may be a
+#: typo, twice from the data is a dial plan habit.
+MIN_LEARNED_PREFIX_USES: Final = 2
+#: Longest prefix worth learning (the longest built-in combination, "9011", has 4 digits).
+MAX_LEARNED_PREFIX_DIGITS: Final = 6
+
+
+def learn_prefixes(dial_strings: Iterable[str], *, default_region: str | None = None) -> dict[str, int]:
+    """Dial-out prefixes learned from the data: digits seen in front of numbers read elsewhere.
+
+    A PBX whose users dial ``5500`` for international calls produces ``55002314599711`` next to
+    readings of +2314599711; ``5500`` is then learned (with how often it was seen).
+    """
+    raws = [r for r in dial_strings if r]
+    known = {n.e164[1:] for n in (normalize_dialled(r, default_region=default_region) for r in raws) if n.e164}
+    counts: dict[str, int] = {}
+    for raw in raws:
+        digits = _VISUAL_SEPARATORS.sub("", raw)
+        if not digits.isdigit():
+            continue
+        for cut in range(1, min(MAX_LEARNED_PREFIX_DIGITS, len(digits) - MIN_POSSIBLE_NATIONAL_DIGITS) + 1):
+            if digits[cut:] in known:
+                prefix = digits[:cut]
+                if not any(prefix == p for p in (*INTERNATIONAL_PREFIXES, *OUTSIDE_LINE_PREFIXES)):
+                    counts[prefix] = counts.get(prefix, 0) + 1
+                break
+    return {p: n for p, n in counts.items() if n >= MIN_LEARNED_PREFIX_USES}
+
+
+def normalize_with_learned(raw: str, learned: Iterable[str], *, default_region: str | None = None) -> DialledNumber:
+    """`normalize_dialled`, unless a learned prefix (longest first) gives a reading and the built-in one
+    is not a valid number: the data outranks a merely "possible" guess such as ``5500...`` as Brazil."""
+    first = normalize_dialled(raw, default_region=default_region)
+    if first.valid:
+        return first
+    text = _VISUAL_SEPARATORS.sub("", raw[:MAX_RAW_CHARS])
+    for prefix in sorted(learned, key=len, reverse=True):
+        if text.startswith(prefix) and text[len(prefix) :].isdigit():
+            reading = normalize_dialled("+" + text[len(prefix) :])
+            if reading.e164 is not None:
+                return DialledNumber(
+                    first.raw, first.digits, prefix, reading.e164, reading.country, reading.valid, reading.number_type
+                )
+    return first

@@ -241,3 +241,14 @@ def events_by_ids(store: Store, ids: Sequence[str]) -> list[Any]:
     with store.engine.connect() as conn:
         rows = conn.execute(query).all()
     return [ev for ev in (_row_event(r) for r in rows) if ev is not None]
+
+
+def totals_since(store: Store, dim: str, since: datetime | None, *, limit: int) -> list[Counted]:
+    """Keys of `dim` last seen at or after `since` (all when None), most frequent first."""
+    c = intel_totals.c
+    query = select(c.key, c["count"], c.first_ts, c.last_ts).where(c.dim == dim)
+    if since is not None:
+        query = query.where(c.last_ts >= since)
+    query = query.order_by(c["count"].desc(), c.key).limit(limit)
+    with store.engine.connect() as conn:
+        return [Counted(r[0], int(r[1]), r[2], r[3]) for r in conn.execute(query)]
