@@ -41,6 +41,7 @@ from bench.common import (
     markdown_table,
     options_request,
     rss_kib,
+    set_niceness,
     store_totals,
     udp_drops,
     wait_udp_drained,
@@ -294,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=5000.0, help="new sources per second (default 5000)")
     parser.add_argument("--settle", type=float, default=SETTLE_S, help="pause at each checkpoint (s)")
     parser.add_argument("--target", default="honeypot", choices=("honeypot", "kamailio"))
+    parser.add_argument("--nice", type=int, help="niceness for the benchmark and its servers (e.g. -10 as root)")
     parser.add_argument("--workdir", type=Path, help="keep logs and the store here")
     parser.add_argument("--out", type=Path, help="JSON results (default bench/results/honeypot_memory.json)")
     args = parser.parse_args(argv)
@@ -303,6 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < MAX_OPEN + 256:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, MAX_OPEN + 256), hard))
+    if args.nice is not None:
+        set_niceness(args.nice)
     with tempfile.TemporaryDirectory(prefix="sipwarden-bench-") as tmp:
         result = run(args.target, args.sources, checkpoints, args.rate, args.workdir or Path(tmp), args.settle)
     path = write_results(
