@@ -176,6 +176,7 @@ def main(argv: Sequence[str]) -> int:
             big = bulk(ns, Path(tmp), args.bulk)
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=False, timeout=30)
+    big["load"] = round(os.getloadavg()[0], 1)
     write_results("ban", {"latency": lat, "bulk": big}, Path(args.out) if args.out else None)
     print(markdown_table(list(lat), [list(lat.values())]))
     print()

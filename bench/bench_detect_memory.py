@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import gc
 import ipaddress
+import os
 import resource
 import time
 import tracemalloc
@@ -92,6 +93,7 @@ def main(argv: Sequence[str]) -> int:
     result = run(args.sources, args.events_per_source, trace=not args.no_trace)
     from pathlib import Path
 
+    result["load"] = round(os.getloadavg()[0], 1)
     write_results(
         "detect_memory", {"result": result, "limit_mib": args.limit_mib}, Path(args.out) if args.out else None
     )
