@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,16 @@ from sipwarden.sensors.honeypot.aggregate import Aggregator
 from sipwarden.sensors.honeypot.auth import Authenticator
 from sipwarden.sensors.honeypot.bait import BaitPolicy, BaitRange
 from sipwarden.sensors.honeypot.calls import Call, CallTable, PortPool, plan_media
+from sipwarden.sensors.honeypot.fields import (
+    BRANCH,
+    TAG,
+    codec_name,
+    param_after_uri,
+    register_expires,
+    request_uri_user,
+    uri_user,
+    user_of,
+)
 from sipwarden.sensors.honeypot.outputs import Emit, Output, Peer, Reply, SendTo, StartMedia, StopMedia
 from sipwarden.sensors.honeypot.personas import Persona
 from sipwarden.sensors.honeypot.ratelimit import RateLimiter
@@ -33,8 +42,6 @@ from sipwarden.sip.message import Request, parse_message
 
 log = logging.getLogger(__name__)
 
-#: Expiry granted to a cracked account's binding (Asterisk's default `default_expiration`).
-DEFAULT_EXPIRES: Final = 3600
 #: RFC 3261 17.1.1.1 timers: T1 (RTT estimate) and T2 (cap of the retransmit interval); a 200 OK to an
 #: INVITE is retransmitted at T1, 2*T1... up to T2 until the ACK, for at most 64*T1 (13.3.1.4).
 T1_SECONDS: Final = 0.5
@@ -79,16 +86,6 @@ class _Ctx:
 
 def _ts(now: float) -> datetime:
     return datetime.fromtimestamp(now, UTC)
-
-
-def _user_of(value: str | None) -> str | None:
-    """The user part of a From/To/Request-URI value, or None."""
-    if not value:
-        return None
-    try:
-        return parse_name_addr(value).uri.user or None
-    except ProtocolError:
-        return None
 
 
 class HoneypotCore:
@@ -189,8 +186,8 @@ class HoneypotCore:
         headers = request.headers
         # The hot path (10,000 OPTIONS/s) reads tag, branch and user with small regexes instead of
         # full header parses; handlers that act on an account still parse From/To properly.
-        from_tag = _param_after_uri(headers.get("From"), _TAG)
-        branch = _param_after_uri(headers.get("Via"), _BRANCH)
+        from_tag = param_after_uri(headers.get("From"), TAG)
+        branch = param_after_uri(headers.get("Via"), BRANCH)
         user_agent = headers.get("User-Agent")
         tool = recognise(
             user_agent=user_agent,
@@ -198,7 +195,7 @@ class HoneypotCore:
             branch=branch,
             method=request.method,
             body=request.body,
-            to_user=_uri_user(headers.get("To")),
+            to_user=uri_user(headers.get("To")),
         )
         ctx = _Ctx(request, peer, now, len(raw), raw, user_agent, tool, from_tag, headers.get("Call-ID") or "")
         method = request.method
@@ -295,7 +292,7 @@ class HoneypotCore:
     # -- methods -------------------------------------------------------------------------------
 
     def _options(self, ctx: _Ctx) -> list[Output]:
-        user = _request_uri_user(ctx.request)
+        user = request_uri_user(ctx.request)
         status = 200
         if user and self.persona.unknown_user == "404" and not self.policy.exists(user):
             # chan_pjsip answers OPTIONS for a missing endpoint with 404; svwar -m OPTIONS relies on it.
@@ -303,7 +300,7 @@ class HoneypotCore:
         return self._reply(ctx, status) + self._record(ctx, "probe", username=user)
 
     def _register(self, ctx: _Ctx) -> list[Output]:
-        username = _user_of(ctx.request.headers.get("To"))
+        username = user_of(ctx.request.headers.get("To"))
         authorization = self._credentials(ctx)
         if authorization is None:
             if self.policy.exists(username) or self.persona.unknown_user == "challenge":
@@ -318,7 +315,7 @@ class HoneypotCore:
         detail = {"recovered_by": result.recovered_by} if result.recovered_by else {}
         if result.outcome == "ok":
             contact = ctx.request.headers.get("Contact")
-            expires = _expires(ctx.request)
+            expires = register_expires(ctx.request)
             extra: tuple[tuple[str, str], ...] = ()
             if contact and contact.strip() != "*":
                 extra = (("Contact", f"{contact.split(';expires=')[0]};expires={expires}"),)
@@ -340,8 +337,8 @@ class HoneypotCore:
                 return self._reply(ctx, 481)
             return self._reinvite(ctx, call)
         out: list[Output] = []
-        target = _request_uri_user(ctx.request)
-        caller = _user_of(request.headers.get("From"))
+        target = request_uri_user(ctx.request)
+        caller = user_of(request.headers.get("From"))
         if ctx.call_id and self.calls.first_sight(ctx.call_id):
             out += self._emit(self._call_attempt(ctx, target, caller), ctx.now)
         authorization = self._credentials(ctx)
@@ -393,7 +390,7 @@ class HoneypotCore:
         out.append(self._start_media(call))
         out += self._reply(ctx, 100, trusted=True) + self._reply(ctx, 180, to_tag=call.local_tag, trusted=True)
         out += self._answer(ctx, call)
-        answered = self._call_event(call, "call_answered", ctx.now, detail={"codec": _codec(call.payload_type)})
+        answered = self._call_event(call, "call_answered", ctx.now, detail={"codec": codec_name(call.payload_type)})
         out.append(Emit(answered))
         return out
 
@@ -463,7 +460,7 @@ class HoneypotCore:
             out = self._reply(ctx, 401, extra=self._challenge(ctx))
         else:
             out = self._reply(ctx, 405)
-        return out + self._record(ctx, "probe", username=_user_of(ctx.request.headers.get("From")))
+        return out + self._record(ctx, "probe", username=user_of(ctx.request.headers.get("From")))
 
     # -- events ------------------------------------------------------------------------------
 
@@ -482,40 +479,3 @@ class HoneypotCore:
         return self.make_event(
             kind, call.peer, now, method="INVITE", username=call.username, call_id=call.call_id, detail=detail, **fields
         )
-
-
-_TAG: Final = re.compile(r";\s*tag\s*=\s*([^;,\s]+)", re.IGNORECASE)
-_BRANCH: Final = re.compile(r";\s*branch\s*=\s*([^;,\s]+)", re.IGNORECASE)
-_URI_USER: Final = re.compile(r"(?:sips?|tel):([^@;>:\s]+)(?::[^@;>\s]*)?@", re.IGNORECASE)
-
-
-def _param_after_uri(value: str | None, pattern: re.Pattern[str]) -> str | None:
-    """A header parameter (tag, branch) outside the <URI>, where URI parameters cannot pose as it."""
-    if not value:
-        return None
-    match = pattern.search(value, value.rfind(">") + 1)
-    return match.group(1) if match else None
-
-
-def _uri_user(value: str | None) -> str | None:
-    """The user part of the first SIP URI in `value` (Request-URI, From or To), or None."""
-    if not value:
-        return None
-    match = _URI_USER.search(value)
-    return match.group(1) if match else None
-
-
-def _request_uri_user(request: Request) -> str | None:
-    return _uri_user(request.uri)
-
-
-def _expires(request: Request) -> int:
-    """The binding lifetime: the Expires header if sane, else DEFAULT_EXPIRES (RFC 3261 10.2.1.1)."""
-    value = (request.headers.get("Expires") or "").strip()
-    if value.isdigit() and 60 <= int(value) <= 86_400:
-        return int(value)
-    return DEFAULT_EXPIRES
-
-
-def _codec(payload_type: int) -> str:
-    return {0: "PCMU", 8: "PCMA"}.get(payload_type, str(payload_type))
