@@ -145,3 +145,17 @@ def test_command_placeholders_stay_one_argument_each() -> None:
     assert fill_argv(["notify", "--account={account}", "{reason}"], alert) == [
         "notify", "--account=x; rm -rf /", alert.reason,
     ]  # fmt: skip
+
+
+def test_monitor_from_settings(tmp_path: Path) -> None:
+    from sipwarden.config import settings_from_mapping
+    from sipwarden.sensors.cdr.monitor import monitor_from_settings
+
+    assert monitor_from_settings(settings_from_mapping({})) is None
+    settings = settings_from_mapping({
+        "general": {"sensor": "pbx7", "data_dir": str(tmp_path)},
+        "cdr": {"enabled": True, "paths": [str(tmp_path / "Master.csv")]},
+    })  # fmt: skip
+    monitor = monitor_from_settings(settings)
+    assert monitor is not None and monitor.sensor == "pbx7"
+    assert monitor.follower.state_path == tmp_path / "cdr-positions.json"

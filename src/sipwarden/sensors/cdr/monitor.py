@@ -11,6 +11,7 @@ import contextlib
 import csv
 import inspect
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from sipwarden.config import Settings
 from sipwarden.events import Decision, Event, utcnow
 from sipwarden.fraud.alerts import FraudAlert
 from sipwarden.fraud.guard import FraudGuard
@@ -214,3 +216,14 @@ class CdrMonitor:
         finally:
             self.follower.save_state()
             self.follower.close()
+
+
+def monitor_from_settings(settings: Settings) -> CdrMonitor | None:
+    """The CdrMonitor `sipwarden run` starts, or None when `[cdr] enabled` is false."""
+    if not settings.cdr.enabled:
+        return None
+    state = (
+        Path(settings.cdr.state_file) if settings.cdr.state_file else settings.general.data_dir / "cdr-positions.json"
+    )
+    sensor = settings.general.sensor or socket.gethostname()
+    return CdrMonitor(settings.cdr, settings.fraud, sensor=sensor, state_path=state)
