@@ -25,6 +25,7 @@ def test_render_quotes_the_evidence_lines() -> None:
     ]
     title, body = render(decision(events), events, sensor="pbx1", lines=3)
     assert title == "sipwarden on pbx1: ip 203.0.113.9 banned (bruteforce)"
+    assert "Address: 203.0.113.9" in body
     assert "Why: 5 failed authentications within 1m" in body and "Until: 2026-01-05 13:00:00 UTC" in body
     assert "Evidence: 8 events" in body
     assert body.count("failed for") == 3 and "line 0" in body and "line 3" not in body

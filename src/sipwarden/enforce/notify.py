@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 #: A quoted evidence line is cut here: a notification is read on a phone, not a log viewer.
 MAX_LINE_CHARS = 300
+_LABELS = {"ip": "Address", "range": "Range", "account": "Account", "number": "Number"}
 
 
 class NotifyError(ValueError):
@@ -31,7 +32,7 @@ def render(decision: Decision, events: Sequence[Event], *, sensor: str = "", lin
     title = f"sipwarden{where}: {decision.scope} {decision.value} {what} ({decision.scenario})"
     until = decision.until.strftime("%Y-%m-%d %H:%M:%S UTC") if decision.until else "until removed"
     body = [
-        f"{decision.scope.capitalize()}: {decision.value}",
+        f"{_LABELS.get(decision.scope, decision.scope)}: {decision.value}",
         f"Action: {decision.action} ({decision.scenario})",
         f"Why: {decision.reason}",
         f"When: {decision.ts.strftime('%Y-%m-%d %H:%M:%S UTC')}",
