@@ -136,6 +136,9 @@ def test_svcrack_is_banned_and_the_customer_still_registers(tmp_path: Path) -> N
         try:
             decisions = store.active_decisions(utcnow())
             assert [(d.value, d.action) for d in decisions] == [(ATK, "ban")]
+            # svcrack announces itself as friendly-scanner: banned at its first refused guess.
+            assert decisions[0].scenario in {"attack-tool", "bruteforce"}, decisions[0]
             assert decisions[0].event_ids and store.count_events(ip=ATK) >= 1
+            assert store.events(ip=ATK)[0].kind == "auth_failure"
         finally:
             store.close()
