@@ -101,7 +101,7 @@ async def test_live_journal_unit_is_followed() -> None:  # pragma: no cover - ne
                 break
             await asyncio.sleep(0.1)
     finally:
-        source.stop()
+        await source.aclose()
     assert events and events[0].src_ip == "192.0.2.3"
 
 

@@ -9,7 +9,6 @@ crash, at most the lines of the batch in progress are read again (at-least-once)
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import glob
 import hashlib
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from sipwarden.events import Event
+from sipwarden.sensors.logs.inotify import DirectoryWake
 from sipwarden.sensors.logs.journal import JOURNAL_PREFIX, JournalSource
 from sipwarden.sensors.logs.parser import LineParser
 from sipwarden.sensors.logs.reading import make_parser
@@ -267,6 +267,17 @@ class LogFollower:
         t.partial = buf[start:]
         return out
 
+    def _directories(self) -> list[str]:
+        """Directories to watch for changes: those of every path, or the fixed part of each glob."""
+        out = []
+        for pattern in self.patterns:
+            folder = os.path.dirname(pattern) or "."
+            while glob.has_magic(folder):
+                folder = os.path.dirname(folder) or "."
+            if os.path.isdir(folder):
+                out.append(folder)
+        return out
+
     # -- the stream ---------------------------------------------------------------------------
 
     async def events(self) -> AsyncIterator[Event]:
@@ -276,6 +287,7 @@ class LogFollower:
             saved = self._saved.get("journals", {}).get(j.unit)
             j.start(saved.get("cursor") if isinstance(saved, dict) else None, self.fmt, self.sensor, self.tz)
         first = True
+        wake = DirectoryWake(self._directories())
         try:
             while True:
                 progressed = False
@@ -313,11 +325,12 @@ class LogFollower:
                     if j.committed_cursor != before:
                         self.save_state()
                 if not progressed:
-                    await asyncio.sleep(self.poll_interval)
+                    await wake.wait(self.poll_interval)
         finally:
+            wake.close()
             with contextlib.suppress(OSError):
                 self.save_state()
             for t in [*self._draining, *self._files.values()]:
                 t.f.close()
             for j in self.journals:
-                j.stop()
+                await j.aclose()

@@ -23,6 +23,9 @@ QUEUE_BOUND: Final = 10_000
 #: Longest journald JSON line read (asyncio's StreamReader limit); longer entries are skipped.
 MAX_ENTRY_BYTES: Final = 256 * 1024
 
+#: Seconds to wait for journalctl to exit after it is killed.
+STOP_TIMEOUT_S: Final = 5.0
+
 _CURSOR_RE: Final = re.compile(r'"__CURSOR"\s*:\s*"([^"]+)"')
 
 
@@ -108,10 +111,16 @@ class JournalSource:
             if event is not None:
                 yield event
 
-    def stop(self) -> None:
-        """Stop journalctl."""
+    async def aclose(self) -> None:
+        """Stop journalctl and reap it (bounded by STOP_TIMEOUT_S)."""
         if self._reader is not None:
             self._reader.cancel()
-        if self._proc is not None and self._proc.returncode is None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._reader, STOP_TIMEOUT_S)
+            self._reader = None
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
-                self._proc.kill()
+                proc.kill()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
