@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 from typing import Annotated, Final
 
 import typer
@@ -73,6 +75,7 @@ def events_table(events: list[Event]) -> Table:
 
 
 def events(
+    ctx: typer.Context,
     since: Annotated[
         str | None, typer.Option("--since", help="Only events after this: 30s, 15m, 1h, 7d, or an ISO time.")
     ] = None,
@@ -86,6 +89,8 @@ def events(
     db: DbOption = None,
 ) -> None:
     """List stored events, oldest first (the newest LIMIT of those that match)."""
+    if ctx.invoked_subcommand is not None:
+        return
     settings = load(config, db)
     try:
         since_ts = parse_since(since, utcnow()) if since else None
@@ -119,6 +124,50 @@ def events(
     out.print(events_table(found))
 
 
+def import_events(
+    path: Annotated[Path, typer.Argument(help="NDJSON file to load ('-' reads standard input).")],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="sipwarden (events --json) or sentrypeer (json_log).")
+    ] = "sipwarden",
+    config: ConfigOption = None,
+    db: DbOption = None,
+) -> None:
+    """Load events from an NDJSON file; bad lines are reported by number and the good ones kept."""
+    from sipwarden.intel.importers import IMPORT_FORMATS, import_lines
+
+    if fmt not in IMPORT_FORMATS:
+        err_console.print(
+            f"[bold red]error[/] unknown format {printable(fmt)!r}; use {', '.join(IMPORT_FORMATS)}", highlight=False
+        )
+        raise typer.Exit(2)
+    settings = load(config, db)
+    try:
+        handle = sys.stdin.buffer if str(path) == "-" else path.open("rb")
+    except OSError as exc:
+        err_console.print(f"[bold red]cannot read[/] {printable(path)}: {printable(exc.strerror)}", highlight=False)
+        raise typer.Exit(1) from None
+    url = default_url(settings)
+    try:
+        store = Store.open(url)
+    except (SQLAlchemyError, OSError, ValueError) as exc:
+        err_console.print(f"[bold red]cannot open the store[/] {printable(url)}: {printable(exc)}", highlight=False)
+        raise typer.Exit(1) from None
+    try:
+        with handle:
+            result = import_lines(store, handle, fmt)  # type: ignore[arg-type]
+    finally:
+        store.close()
+    for lineno, why in result.errors:
+        # Whole lines (not cut like table cells), controls still escaped: the reason quotes the file.
+        err_console.print(f"{path}:{lineno}: {why}".translate(_CONTROLS), highlight=False, markup=False)
+    err_console.print(f"imported {result.stored} events, {result.error_count} bad lines", highlight=False)
+    if result.error_count:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
-    """Attach the `events` command."""
-    app.command("events")(events)
+    """Attach the `events` command (list) and its `import` subcommand."""
+    group = typer.Typer(help="List stored events; `events import FILE` loads NDJSON.")
+    group.callback(invoke_without_command=True)(events)
+    group.command("import")(import_events)
+    app.add_typer(group, name="events")
