@@ -56,7 +56,7 @@ ATTACKS: Final = (
 )
 
 
-def generate(path: Path, lines: int, seed: int = 5060) -> int:
+def generate(path: Path, lines: int, seed: int = 5060, attack_share: float = ATTACK_SHARE) -> int:
     """Write a `lines`-line Asterisk full log (dates `[%F %T]`); return the number of attack lines."""
     rng = random.Random(seed)
     attacks = 0
@@ -74,7 +74,7 @@ def generate(path: Path, lines: int, seed: int = 5060) -> int:
                 "port": rng.randrange(1024, 65535),
                 "ip": f"203.0.113.{rng.randrange(1, 255)}",
             }
-            if rng.random() < ATTACK_SHARE:
+            if rng.random() < attack_share:
                 template = ATTACKS[rng.randrange(len(ATTACKS))]
                 attacks += 1
             else:
@@ -173,6 +173,10 @@ def main(argv: Sequence[str]) -> int:
             size_mb = path.stat().st_size / 1e6
             sw_time, sw_matched = run_sipwarden(path)
             core_time, core_matched = in_process(path)
+            noise = Path(tmp) / f"noise-{n}"
+            generate(noise, n, attack_share=0.0)
+            noise_time, _ = in_process(noise)
+            noise.unlink()
             f2b = None if args.no_fail2ban else run_fail2ban(path)
             f2b_time, f2b_matched = f2b if f2b else (float("nan"), -1)
             result = {
@@ -184,6 +188,7 @@ def main(argv: Sequence[str]) -> int:
                 "sipwarden_matched": sw_matched,
                 "parse_file_lines_per_s": round(n / core_time),
                 "parse_file_matched": core_matched,
+                "parse_file_noise_lines_per_s": round(n / noise_time),
                 "fail2ban_s": round(f2b_time, 3) if f2b else None,
                 "fail2ban_lines_per_s": round(n / f2b_time) if f2b else None,
                 "fail2ban_matched": f2b_matched if f2b else None,
@@ -199,6 +204,7 @@ def main(argv: Sequence[str]) -> int:
                     f"{n / sw_time:,.0f} ({sw_time:.2f} s)",
                     f"{sw_matched:,}",
                     f"{n / core_time:,.0f}",
+                    f"{n / noise_time:,.0f}",
                     f"{n / f2b_time:,.0f} ({f2b_time:.1f} s)" if f2b else "-",
                     f"{f2b_matched:,}" if f2b else "-",
                     speedup,
@@ -212,6 +218,7 @@ def main(argv: Sequence[str]) -> int:
         "sipwarden parse lines/s",
         "sipwarden matches",
         "parse_file lines/s (in process)",
+        "parse_file lines/s, noise only",
         "fail2ban-regex lines/s",
         "fail2ban matches",
         "speed-up",
