@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from sipwarden.sensors.honeypot.core import HoneypotCore
+from sipwarden.events import Event
+from sipwarden.sensors.honeypot.core import MAX_HOLD_SECONDS, HoneypotCore
 from sipwarden.sensors.honeypot.outputs import Output, Peer, Reply, SendTo, StartMedia, StopMedia
 from sipwarden.sensors.honeypot.responses import MAX_AMPLIFICATION, bounded_reply
 from sipwarden.sip.headers import parse_name_addr, parse_via
@@ -120,10 +123,38 @@ def test_wrong_password_is_recovered_by_search() -> None:
     assert (event.kind, event.password, event.detail["recovered_by"]) == ("auth_failure", "4711", "search")
 
 
+def _drain(core: HoneypotCore, ticks: int = 200) -> list[Event]:
+    """Run the timer until held password searches finish (0.5 s ticks, as the server does)."""
+    found: list[Event] = []
+    for i in range(1, ticks + 1):
+        found += events(core.handle_timer(NOW + 1 + i * 0.5))
+    return found
+
+
 def test_password_beyond_the_search_is_not_invented() -> None:
-    core = make_core()
-    (event,) = events(_register(core, "correct horse battery"))
+    core = make_core(recovery_tries_per_source=100_000)
+    assert events(_register(core, "correct horse battery")) == []  # held while the search goes on
+    (event,) = _drain(core)
     assert event.kind == "auth_failure" and event.password is None
+
+
+def test_six_digit_password_is_found_by_the_timer_search() -> None:
+    core = make_core()
+    out = _register(core, "482913")
+    assert [r.status for r in replies(out)] == [403] and events(out) == []
+    (event,) = _drain(core, ticks=120)
+    assert (event.kind, event.password, event.detail["recovered_by"]) == ("auth_failure", "482913", "search")
+    assert event.ts == datetime.fromtimestamp(NOW + 1, UTC)  # the time of the request, not of the find
+
+
+def test_held_events_go_out_after_the_hold_time_or_at_close() -> None:
+    core = make_core(recovery_tries_per_source=10_000_000)
+    _register(core, "correct horse battery")
+    _register(core, "another long one", call_id="reg-2")
+    out = [e for e in events(core.handle_timer(NOW + 1 + MAX_HOLD_SECONDS)) if e.kind == "auth_failure"]
+    assert [e.password for e in out] == [None, None]
+    _register(core, "third", call_id="reg-3")
+    assert [e.kind for e in events(core.close(NOW + 2))] == ["auth_failure"]
 
 
 def test_svcrack_tag_reveals_the_password_without_search() -> None:
@@ -214,7 +245,7 @@ def test_bad_password_on_invite_is_forbidden_and_recorded() -> None:
     core = make_core()
     _, second = _call(core, password="nope")
     assert [r.status for r in replies(second)] == [403]
-    (failure,) = events(second)
+    (failure,) = events(core.close(NOW + 2))
     assert (failure.kind, failure.target) == ("auth_failure", "9011441234567890")
     assert not media(second)
 

@@ -8,7 +8,9 @@ name, top weak passwords, numbers up to six digits) within a CPU budget per sour
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Final, Literal
 
 from sipwarden.sensors.honeypot.bait import BaitPolicy
@@ -16,8 +18,9 @@ from sipwarden.sensors.honeypot.tools import svcrack_password
 from sipwarden.sip.digest import TOP_PASSWORDS, Credentials, candidate_passwords, recover_password, verify
 from sipwarden.sip.errors import RemoteProtocolError
 
-#: Guesses tried for one Authorization header: ~20k MD5 triples is ~30 ms of one core, so a flood of
+#: Guesses tried while answering one request: ~20k MD5 triples is ~30 ms of one core, so a flood of
 #: bad credentials cannot stall the SIP loop; it covers the user name, the top list and 0..9999.
+#: Longer searches go on in slices from the timer (`resume`), and their event waits for the result.
 MAX_TRIES_PER_REQUEST: Final = 20_000
 #: Sources whose remaining budget is remembered (LRU); a forgotten source starts over, bounded anyway.
 MAX_BUDGET_SOURCES: Final = 10_000
@@ -25,6 +28,16 @@ MAX_BUDGET_SOURCES: Final = 10_000
 MAX_DIGITS: Final = 6
 
 Outcome = Literal["ok", "bad", "unknown_user"]
+
+
+@dataclass(slots=True)
+class Search:
+    """A password search that did not finish within one request; `Authenticator.resume` goes on."""
+
+    creds: Credentials
+    method: str
+    source: str
+    candidates: Iterator[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +48,8 @@ class AuthResult:
     username: str
     password: str | None
     recovered_by: str | None  # "policy", "tool_tag", "search" or None
+    #: Set when the password is not known yet but more candidates remain within the source's budget.
+    search: Search | None = None
 
 
 class Authenticator:
@@ -50,33 +65,49 @@ class Authenticator:
         """Verify `creds` for `method`; on success the account is marked cracked."""
         username = creds.username
         if not self.policy.exists(username):
-            return AuthResult("unknown_user", username, *self._learn(creds, method, source, from_tag))
+            return self._refused("unknown_user", creds, method, source, from_tag)
         if creds.realm == self.realm:
             for password in self.policy.passwords(username):
                 if verify(creds, password, method):
                     self.policy.mark_cracked(username, password)
                     return AuthResult("ok", username, password, "policy")
-        return AuthResult("bad", username, *self._learn(creds, method, source, from_tag))
+        return self._refused("bad", creds, method, source, from_tag)
 
-    def _learn(
-        self, creds: Credentials, method: str, source: str, from_tag: str | None
-    ) -> tuple[str | None, str | None]:
-        """(password, how it was found) behind refused credentials; (None, None) beyond the budget."""
+    def resume(self, search: Search, tries: int) -> tuple[str | None, bool]:
+        """Try up to `tries` more candidates: (password or None, finished)."""
+        return self._search(search, tries)
+
+    def _refused(
+        self, outcome: Outcome, creds: Credentials, method: str, source: str, from_tag: str | None
+    ) -> AuthResult:
+        """The verdict for refused credentials, with the password behind them if it can be learnt."""
         claimed = svcrack_password(from_tag, creds.username)
         if claimed is not None and verify(creds, claimed, method):
-            return claimed, "tool_tag"
-        budget = self._budgets.pop(source, self.budget_per_source)
-        tries = min(budget, MAX_TRIES_PER_REQUEST)
+            return AuthResult(outcome, creds.username, claimed, "tool_tag")
+        search = Search(
+            creds, method, source, candidate_passwords(creds.username, TOP_PASSWORDS, max_digits=MAX_DIGITS)
+        )
+        found, finished = self._search(search, MAX_TRIES_PER_REQUEST)
+        if found is not None:
+            return AuthResult(outcome, creds.username, found, "search")
+        return AuthResult(outcome, creds.username, None, None, None if finished else search)
+
+    def _search(self, search: Search, tries: int) -> tuple[str | None, bool]:
+        budget = self._budgets.pop(search.source, self.budget_per_source)
+        tries = min(budget, tries)
         found: str | None = None
+        exhausted = True
         if tries > 0:
-            candidates = candidate_passwords(creds.username, TOP_PASSWORDS, max_digits=MAX_DIGITS)
+            # islice, so that stopping at the bound does not consume a candidate the next slice needs.
+            chunk = list(islice(search.candidates, tries))
+            exhausted = len(chunk) < tries
             try:
-                found = recover_password(creds, method, candidates, max_tries=tries)
+                found = recover_password(search.creds, search.method, chunk, max_tries=len(chunk))
             except RemoteProtocolError:
-                found = None
+                exhausted = True
             # A hit costs at most `tries`; charging all of it keeps the bound simple and safe.
             budget -= tries
-        self._budgets[source] = budget
+        self._budgets[search.source] = budget
         if len(self._budgets) > MAX_BUDGET_SOURCES:
             self._budgets.popitem(last=False)
-        return (found, "search") if found is not None else (None, None)
+        return found, found is not None or exhausted or budget <= 0

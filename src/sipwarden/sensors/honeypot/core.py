@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from typing import Any, Final
 from sipwarden.events import Event, EventKind, bound_raw
 from sipwarden.intel.numbers import normalize_dialled, target_from_uri_user
 from sipwarden.sensors.honeypot.aggregate import Aggregator
-from sipwarden.sensors.honeypot.auth import Authenticator
+from sipwarden.sensors.honeypot.auth import Authenticator, AuthResult, Search
 from sipwarden.sensors.honeypot.bait import BaitPolicy, BaitRange
 from sipwarden.sensors.honeypot.calls import Call, CallTable, PortPool, plan_media
 from sipwarden.sensors.honeypot.fields import (
@@ -47,6 +48,13 @@ log = logging.getLogger(__name__)
 T1_SECONDS: Final = 0.5
 T2_SECONDS: Final = 4.0
 ACK_TIMEOUT_SECONDS: Final = 64 * T1_SECONDS
+#: Refused credentials whose password search goes on from the timer; beyond this, events go out at once
+#: without the password. Guesses spent per timer tick (~30 ms of CPU every 0.5 s) and per held event
+#: before the next one gets its turn.
+MAX_PENDING_RECOVERIES: Final = 100
+MAX_HOLD_SECONDS: Final = 60.0
+RECOVERY_TRIES_PER_TICK: Final = 20_000
+RECOVERY_SLICE: Final = 5_000
 #: Request methods that may start a dialog or be challenged; others are refused with 405.
 CHALLENGED_METHODS: Final = frozenset({"SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER", "INFO", "UPDATE", "PRACK"})
 
@@ -101,6 +109,7 @@ class HoneypotCore:
         self.aggregator = Aggregator(config.aggregate_seconds)
         self.calls = CallTable(PortPool(*config.rtp_ports))
         self.dropped_replies = 0
+        self._recoveries: deque[tuple[Event, Search, float]] = deque()
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -126,6 +135,7 @@ class HoneypotCore:
     def handle_timer(self, now: float) -> list[Output]:
         """Close aggregation windows and end calls that went silent or ran too long."""
         out: list[Output] = [Emit(e) for e in self.aggregator.flush(now)]
+        out += self._resume_searches(now)
         for call in self.calls.unacknowledged(now):
             if now - call.started >= ACK_TIMEOUT_SECONDS:
                 # RFC 3261 13.3.1.4: no ACK within 64*T1 ends the dialog.
@@ -163,6 +173,8 @@ class HoneypotCore:
         for call_id in list(self.calls.calls):
             out += self.end_call(call_id, now, "shutdown")
         out += [Emit(e) for e in self.aggregator.flush_all()]
+        out += [Emit(event) for event, _, _ in self._recoveries]
+        self._recoveries.clear()
         return out
 
     def make_event(self, kind: EventKind, peer: Peer, now: float, **fields: Any) -> Event:
@@ -276,6 +288,38 @@ class HoneypotCore:
             return []
         return [Reply(data)]
 
+    def _refusal(self, ctx: _Ctx, kind: EventKind, result: AuthResult, **fields: Any) -> list[Output]:
+        """The event for refused credentials; held back while its password search goes on."""
+        detail = {"recovered_by": result.recovered_by} if result.recovered_by else {}
+        if result.search is not None and len(self._recoveries) < MAX_PENDING_RECOVERIES:
+            event = self._event(ctx, kind, username=result.username, detail=detail, **fields)
+            self._recoveries.append((event, result.search, ctx.now))
+            return []
+        return self._record(ctx, kind, username=result.username, password=result.password, detail=detail, **fields)
+
+    def _resume_searches(self, now: float) -> list[Output]:
+        """Spend RECOVERY_TRIES_PER_TICK guesses on held events, round-robin; emit the finished ones
+        and those held for MAX_HOLD_SECONDS (detection must not wait long for evidence)."""
+        out: list[Output] = []
+        for item in [r for r in self._recoveries if now - r[2] >= MAX_HOLD_SECONDS]:
+            self._recoveries.remove(item)
+            out.append(Emit(item[0]))
+        budget = RECOVERY_TRIES_PER_TICK
+        for _ in range(len(self._recoveries) * 2 + RECOVERY_TRIES_PER_TICK // RECOVERY_SLICE):
+            if not self._recoveries or budget <= 0:
+                break
+            event, search, _held = self._recoveries[0]
+            found, finished = self.auth.resume(search, min(budget, RECOVERY_SLICE))
+            budget -= RECOVERY_SLICE
+            if not finished:
+                self._recoveries.rotate(-1)
+                continue
+            self._recoveries.popleft()
+            if found is not None:
+                event = event.replace(password=found, detail={**event.detail, "recovered_by": "search"})
+            out.append(Emit(event))
+        return out
+
     def _challenge(self, ctx: _Ctx) -> tuple[tuple[str, str], ...]:
         challenge = make_challenge(self.persona.realm, lambda: self.token(16), qop=self.persona.qop)
         return (("WWW-Authenticate", challenge.to_header()),)
@@ -323,10 +367,8 @@ class HoneypotCore:
             event = self._event(ctx, "auth_success", username=result.username, password=result.password, detail=detail)
             return self._reply(ctx, 200, extra=extra, trusted=True) + self._emit(event, ctx.now)
         if result.outcome == "unknown_user" and self.persona.unknown_user == "404":
-            event = self._event(ctx, "unknown_user", username=result.username, password=result.password, detail=detail)
-            return self._reply(ctx, 404) + self._emit(event, ctx.now)
-        event = self._event(ctx, "auth_failure", username=result.username, password=result.password, detail=detail)
-        return self._reply(ctx, 403) + self._emit(event, ctx.now)
+            return self._reply(ctx, 404) + self._refusal(ctx, "unknown_user", result)
+        return self._reply(ctx, 403) + self._refusal(ctx, "auth_failure", result)
 
     def _invite(self, ctx: _Ctx) -> list[Output]:
         request = ctx.request
@@ -347,8 +389,7 @@ class HoneypotCore:
         creds = parse_authorization(authorization)
         result = self.auth.check(creds, "INVITE", source=ctx.peer.ip, from_tag=ctx.from_tag)
         if result.outcome != "ok":
-            event = self._event(ctx, "auth_failure", username=result.username, password=result.password, target=target)
-            return out + self._reply(ctx, 403) + self._emit(event, ctx.now)
+            return out + self._reply(ctx, 403) + self._refusal(ctx, "auth_failure", result, target=target)
         if call is not None:  # a retransmitted INVITE for an answered call: repeat the 200
             return out + self._answer(ctx, call)
         if self.calls.full():

@@ -50,7 +50,9 @@ class HoneypotSettings(Section):
         default=10.0, ge=0, description="Identical probes from one source within this window become one event."
     )
     recovery_tries_per_source: int = Field(
-        default=200_000, ge=0, description="Digest guesses spent recovering one source's passwords (CPU bound)."
+        default=2_000_000,
+        ge=0,
+        description="Digest guesses spent recovering one source's passwords (CPU bound; 1.1M covers 6 digits).",
     )
     tls_cert: str = Field(default="", description="PEM certificate for tls listeners; empty: self-signed.")
     tls_key: str = Field(default="", description="PEM private key for tls listeners.")
