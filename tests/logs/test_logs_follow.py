@@ -238,3 +238,24 @@ async def test_restart_with_glob_after_rotation_while_down(tmp_path: Path) -> No
     assert sorted(usernames(await c2.take(2))) == ["2", "3"]
     assert await c2.nothing_more(0.5)
     await c2.stop()
+
+
+async def test_stop_while_finishing_a_rotated_file_resumes_it(tmp_path: Path) -> None:
+    log = tmp_path / "full"
+    state = tmp_path / "state.json"
+    log.write_text("")
+    first = LogFollower([str(log)], state_path=state, fmt="asterisk", poll_interval=0.01)
+    c = Consumer(first, limit=2)
+    assert await c.nothing_more(0.1)
+    append(log, fail_line(1))
+    assert usernames(await c.take(1)) == ["1"]
+    append(log, fail_line(2) + fail_line(3))
+    log.rename(tmp_path / "full.1")
+    log.write_text(fail_line(4))
+    assert usernames(await c.take(1)) == ["2"]  # the consumer stops inside the rotated file
+    await asyncio.wait_for(c.task, WAIT)
+    second = LogFollower([str(log)], state_path=state, fmt="asterisk", poll_interval=0.01)
+    c2 = Consumer(second)
+    assert sorted(usernames(await c2.take(2))) == ["3", "4"]
+    assert await c2.nothing_more(0.5)
+    await c2.stop()

@@ -40,6 +40,8 @@ HEAD_BYTES: Final = 256
 #: A rotated-away file is closed after this long without new data (logrotate's `create` makes the
 #: new file before the PBX reopens its log; the PBX may write to the old one until then).
 ROTATION_GRACE_S: Final = 5.0
+#: Suffix of the state key of a rotated file being finished.
+ROTATED_SUFFIX: Final = "#rotated"
 #: Bytes read at open to detect the format of a file.
 SNIFF_BYTES: Final = 64 * 1024
 
@@ -112,8 +114,16 @@ class LogFollower:
     def save_state(self) -> None:
         """Write every handed-on position (inode, offset, first-bytes hash) to JSON atomically."""
         files = {
-            t.path: {"dev": t.dev, "inode": t.inode, "offset": t.committed, "head_len": t.head_len, "head": t.head}
-            for t in self._files.values()
+            # A rotated file still being finished is kept under its own key: after a crash it is
+            # found again by inode (see _resume_rotated), beside the new file at its old path.
+            (t.path + ROTATED_SUFFIX if t.draining else t.path): {
+                "dev": t.dev,
+                "inode": t.inode,
+                "offset": t.committed,
+                "head_len": t.head_len,
+                "head": t.head,
+            }
+            for t in [*self._files.values(), *self._draining]
         }
         journals = {j.unit: {"cursor": j.committed_cursor} for j in self.journals if j.committed_cursor}
         data = {"version": 1, "files": files, "journals": journals}
@@ -310,8 +320,7 @@ class LogFollower:
                                 t.committed = end  # the consumer took it before closing
                                 raise
                         t.committed = end
-                    if not t.draining:
-                        self.save_state()
+                    self.save_state()
                 for j in self.journals:
                     before = j.committed_cursor
                     async for event in j.drain():
