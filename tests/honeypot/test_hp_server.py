@@ -267,3 +267,24 @@ async def test_ipv6_loopback(tmp_path: Path) -> None:
     assert resp.status == 200
     assert "received=::1" in resp.headers.get_all("Via")[0]
     assert [(e.src_ip, e.dst_ip) for e in sink.events] == [("::1", "::1")]
+
+
+async def test_a_bug_in_handling_becomes_a_malformed_event_not_a_dead_listener(
+    honeypot: tuple[Honeypot, ListSink], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hp, sink = honeypot
+    real = hp.core.receive
+
+    def broken(data: bytes, peer: Any, now: float) -> Any:
+        if b"boom" in data:
+            raise RuntimeError("injected failure")
+        return real(data, peer, now)
+
+    monkeypatch.setattr(hp.core, "receive", broken)
+    transport, client = await _udp_client(_port(hp, "udp"))
+    transport.sendto(sip_request("OPTIONS", call_id="boom"))
+    transport.sendto(sip_request("OPTIONS", call_id="fine"))
+    assert (await _response(client)).headers.get("Call-ID") == "fine"
+    transport.close()
+    assert [e.kind for e in sink.events] == ["malformed", "probe"]
+    assert "injected failure" in sink.events[0].detail["error"] and "boom" in (sink.events[0].raw or "")

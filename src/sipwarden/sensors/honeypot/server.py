@@ -123,9 +123,11 @@ class _Datagram(asyncio.DatagramProtocol):
             peer = Peer(ip, int(addr[1]), "udp", local_ip, self.local_port)
             outputs = self.honeypot.core.receive(data, peer, self.honeypot.clock())
             self.honeypot.dispatch(outputs, lambda reply: transport.sendto(reply, addr))
-        except Exception:
-            # The core already turns hostile input into events; reaching here is our bug, not theirs.
+        except Exception as exc:
+            # The core already turns hostile input into events; reaching here is our bug, not theirs,
+            # but the packet is still evidence: keep it as a malformed event.
             log.exception("udp %s: failed to handle a datagram from %s", self.listen, addr)
+            self.honeypot.report_failure(data, addr, "udp", self.local_port, exc)
 
     def error_received(self, exc: Exception) -> None:
         log.debug("udp %s: %s", self.listen, exc)
@@ -237,6 +239,16 @@ class Honeypot:
             elif isinstance(out, StopMedia):
                 self.media.stop(out.call_id)
 
+    def report_failure(
+        self, data: bytes, addr: tuple[str | object, int], transport: str, local_port: int, exc: Exception
+    ) -> None:
+        """A `malformed` event for input whose handling failed on our side; never raises."""
+        try:
+            peer = Peer(str(addr[0]), int(addr[1]), transport, "", local_port)
+            self.dispatch(self.core.malformed(data, peer, self.clock(), f"handler error: {exc!r}"), None)
+        except Exception:
+            log.exception("could not report a failed %s message", transport)
+
     def _send_to(self, out: SendTo) -> None:
         """Send outside a request: on the UDP socket the peer used, or on its open connection."""
         peer = out.peer
@@ -315,7 +327,8 @@ class Honeypot:
             # A framing error leaves no way to find the next message: report it and hang up.
             self.dispatch(self.core.malformed(data, peer, self.clock(), str(exc)), None)
             return False
-        except Exception:
+        except Exception as exc:
             log.exception("%s %s:%s: failed to handle stream data", peer.transport, peer.ip, peer.port)
+            self.report_failure(data, (peer.ip, peer.port), peer.transport, peer.local_port, exc)
             return False
         return True
