@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from sipwarden.sip import framing
+from sipwarden.sip.abnf import HEADER_END_RE
 from sipwarden.sip.errors import RemoteProtocolError
 from sipwarden.sip.framing import StreamFramer
 from sipwarden.sip.limits import MAX_MESSAGE_SIZE, MAX_STREAM_BUFFER
@@ -85,6 +89,33 @@ def test_keepalive_ping_split_across_reads_is_counted_once() -> None:
     assert framer.keepalives == 1
 
 
+@pytest.mark.parametrize("pieces", [[b"\r\n\r", b"\n"], [b"\r", b"\n\r", b"\n"], [b"\r\n", b"\r", b"\n"]])
+def test_keepalive_in_odd_pieces_then_a_message(pieces: list[bytes]) -> None:
+    framer = StreamFramer()
+    for piece in pieces:
+        framer.receive_data(piece)
+        assert framer.next_message() is None
+    framer.receive_data(MESSAGES[1][:30])
+    assert framer.next_message() is None
+    framer.receive_data(MESSAGES[1][30:])
+    assert drain(framer) == [MESSAGES[1]]
+    assert framer.keepalives == 1
+
+
+def test_conflicting_content_lengths_on_a_stream() -> None:
+    framer = StreamFramer()
+    framer.receive_data(request(1).replace(b"Content-Length: 0\r\n", b"Content-Length: 0\r\nl: 5\r\n") + b"hello")
+    with pytest.raises(RemoteProtocolError):
+        framer.next_message()
+
+
+def test_repeated_equal_content_lengths_are_fine() -> None:
+    framer = StreamFramer()
+    message = request(1).replace(b"Content-Length: 0\r\n", b"Content-Length: 0\r\nl: 00\r\n")
+    framer.receive_data(message)
+    assert drain(framer) == [message]
+
+
 def test_lf_only_stream() -> None:
     message = request(5, b"body").replace(b"\r\n", b"\n")
     framer = StreamFramer()
@@ -161,3 +192,28 @@ def test_endless_crlf_does_not_grow_the_buffer() -> None:
         assert framer.next_message() is None
         assert framer.buffered < 4
     assert framer.keepalives == 1000 * 512 // 2
+
+
+class _CountingPattern:
+    """Wraps the header-end pattern and counts the bytes each search has to look at."""
+
+    def __init__(self, pattern: re.Pattern[bytes]) -> None:
+        self.pattern = pattern
+        self.scanned = 0
+
+    def search(self, data: bytearray, pos: int = 0) -> re.Match[bytes] | None:
+        self.scanned += len(data) - pos
+        return self.pattern.search(data, pos)
+
+
+def test_a_slow_drip_of_header_bytes_is_scanned_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    counting = _CountingPattern(HEADER_END_RE)
+    monkeypatch.setattr(framing, "HEADER_END_RE", counting)
+    message = request(1).replace(b"CSeq", b"X-Filler: " + b"a" * 20_000 + b"\r\nCSeq")
+    framer = StreamFramer()
+    for i in range(len(message)):
+        framer.receive_data(message[i : i + 1])
+        got = framer.next_message()
+    assert got == message
+    # Linear: each byte is looked at a few times at most, not once per later byte (~200 million).
+    assert counting.scanned < 4 * len(message)

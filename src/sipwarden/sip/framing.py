@@ -28,11 +28,16 @@ _LINE_ENDS_RE: Final = re.compile(rb"[\r\n]*")
 class StreamFramer:
     """Cuts a byte stream into whole SIP messages; feed with ``receive_data``, drain with ``next_message``."""
 
-    __slots__ = ("_buffer", "_error", "keepalives")
+    __slots__ = ("_buffer", "_error", "_message_size", "_search_from", "keepalives")
 
     def __init__(self) -> None:
         self._buffer = bytearray()
         self._error: RemoteProtocolError | None = None
+        # Where the search for the end of the headers resumes: a peer sending one byte at a time must
+        # not make every call rescan the whole buffer (quadratic work for a slow drip of bytes).
+        self._search_from = 0
+        # Size of the message at the front of the buffer once its headers are complete.
+        self._message_size: int | None = None
         #: Double-CRLF pings seen (RFC 5626 3.5.1); the transport answers each with b"\r\n".
         self.keepalives = 0
 
@@ -52,33 +57,49 @@ class StreamFramer:
         """The bytes of the next whole message, or None when more data is needed."""
         self._raise_if_failed()
         buf = self._buffer
-        self._skip_keepalives()
-        if not buf:
+        size = self._message_size
+        if size is None:
+            self._skip_keepalives()
+            size = self._find_message_size()
+            if size is None:
+                return None
+        if len(buf) < size:
             return None
-        end = HEADER_END_RE.search(buf)
+        message = bytes(buf[:size])
+        del buf[:size]
+        self._message_size = None
+        self._search_from = 0
+        return message
+
+    def _find_message_size(self) -> int | None:
+        """Size of the message at the front once its header section is complete, else None."""
+        buf = self._buffer
+        end = HEADER_END_RE.search(buf, self._search_from)
         if end is None:
             if len(buf) > MAX_MESSAGE_SIZE:
                 self._fail(RemoteProtocolError("header section never ends", error_status_hint=513))
+            self._search_from = max(0, len(buf) - 2)  # a match is 2-3 bytes and may straddle reads
             return None
-        # Search from the byte before the head so a Content-Length on the first header line matches.
+        # A leading LF lets a Content-Length on the first header line match like the others.
         head = b"\n" + bytes(buf[: end.start()])
-        match = _CONTENT_LENGTH_RE.search(head)
-        if match is None:
+        values = {value.strip(b" \t") for value in _CONTENT_LENGTH_RE.findall(head)}
+        if not values:
             self._fail(RemoteProtocolError("message on a stream without Content-Length (RFC 3261 18.3)"))
         try:
-            length = parse_content_length(match.group(1).decode("latin-1"))
+            lengths = {parse_content_length(value.decode("latin-1")) for value in values}
         except RemoteProtocolError as exc:
             self._fail(exc)
-        total = end.end() + length
-        if total > MAX_MESSAGE_SIZE:
+        if len(lengths) > 1:
+            # Two lengths: where the next message starts is a guess; a desynchronised stream is worse
+            # than a closed one (the request-smuggling split).
+            self._fail(RemoteProtocolError("conflicting Content-Length headers"))
+        size = end.end() + lengths.pop()
+        if size > MAX_MESSAGE_SIZE:
             self._fail(
-                RemoteProtocolError(f"message of {total} bytes exceeds {MAX_MESSAGE_SIZE}", error_status_hint=513)
+                RemoteProtocolError(f"message of {size} bytes exceeds {MAX_MESSAGE_SIZE}", error_status_hint=513)
             )
-        if len(buf) < total:
-            return None
-        message = bytes(buf[:total])
-        del buf[:total]
-        return message
+        self._message_size = size
+        return size
 
     def _skip_keepalives(self) -> None:
         buf = self._buffer
@@ -92,7 +113,9 @@ class StreamFramer:
             skip -= skip % len(_KEEPALIVE)
         # Count double-CRLF pings; a lone CRLF (a pong, or a ping still in flight) is not one.
         self.keepalives += bytes(buf[:skip]).count(_KEEPALIVE)
-        del buf[:skip]
+        if skip:
+            del buf[:skip]
+            self._search_from = 0
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
