@@ -18,6 +18,7 @@ from sipwarden.enforce.notify_settings import NotifySettings
 from sipwarden.enforce.settings import EnforceSettings
 from sipwarden.fraud.settings import CdrSettings, FraudSettings
 from sipwarden.hub.settings import HubSettings
+from sipwarden.hub.ui.settings import UiSettings
 from sipwarden.sensors.honeypot.settings import HoneypotSettings
 from sipwarden.sensors.logs.settings import LogsSettings
 from sipwarden.settings_base import Section
@@ -55,6 +56,7 @@ class Settings(BaseModel):
     enforce: EnforceSettings = EnforceSettings()
     notify: NotifySettings = NotifySettings()
     hub: HubSettings = HubSettings()
+    ui: UiSettings = UiSettings()
 
 
 class ConfigError(Exception):
