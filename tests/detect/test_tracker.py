@@ -70,3 +70,18 @@ def test_ulid_evidence_is_stored_compactly_and_round_trips() -> None:
     # An id that is not a ULID (an imported event) switches to text without losing the others.
     state = table.touch(1, at(30), "import-7", None)
     assert state.evidence_ids() == (*ids[-MAX_EVIDENCE_IDS + 1 :], "import-7")
+
+
+def test_budgeted_sweep_continues_where_it_stopped() -> None:
+    table = SourceTable([60.0], users_window=60, max_sources=10_000)
+    for i in range(250):
+        table.touch(i, at(0), str(i), None)
+    for i in range(250, 300):
+        table.touch(i, at(150), str(i), None)  # still active at the sweep time
+    dropped = [table.sweep(at(160), budget=100)]
+    assert table.sweeping
+    while table.sweeping:
+        dropped.append(table.sweep(at(160), budget=100))
+    assert dropped == [100, 100, 50] and len(table) == 50
+    table.forget(260)
+    assert table.sweep(at(500), budget=1000) == 49 and not table.sweeping

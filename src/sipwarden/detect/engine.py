@@ -30,6 +30,8 @@ MAX_TRUSTED: Final = 100_000
 MAX_OFFENDERS: Final = 1_000_000
 #: How often (in event time) `tick` forgets idle source state: a full scan, so not on every call.
 SWEEP_INTERVAL: Final = timedelta(seconds=60)
+#: Sources looked at per `tick` while sweeping: ~20 ms of work, so a million take 20 ticks.
+SWEEP_BATCH: Final = 50_000
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -114,9 +116,11 @@ class Engine:
             if active is not None and active.id == decision_id:  # else replaced or released: stale entry
                 del self._active[slot]
                 ended.append(active)
+        if self.sources.sweeping:
+            self.sources.sweep(now, budget=SWEEP_BATCH)
         if self._last_sweep is None or now - self._last_sweep >= SWEEP_INTERVAL:
             self._last_sweep = now
-            self.sources.sweep(now)
+            self.sources.sweep(now, budget=SWEEP_BATCH)
             for rule in self.rules:
                 try:
                     rule.expire(now)

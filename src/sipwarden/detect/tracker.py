@@ -105,6 +105,8 @@ class SourceTable:
         self._max_sources = max_sources
         self._epoch: float | None = None
         self._sources: dict[int, SourceState] = {}
+        self._sweep_keys: list[int] = []  # the current budgeted sweep round, and how far it got
+        self._sweep_at = 0
 
     def __len__(self) -> int:
         return len(self._sources)
@@ -148,15 +150,34 @@ class SourceTable:
         """Drop the state of `key` (after a ban: counting starts again from zero)."""
         self._sources.pop(key, None)
 
-    def sweep(self, now: datetime) -> int:
-        """Forget sources idle for longer than every window; return how many were dropped."""
+    def sweep(self, now: datetime, *, budget: int | None = None) -> int:
+        """Forget sources idle for longer than every window; return how many were dropped.
+
+        With a `budget`, look at no more than that many sources per call, continuing where the last
+        call stopped (a million sources are swept over many calls, never stalling the event loop).
+        """
         if self._epoch is None:
             return 0
         horizon = self.tick_of(now) - self._idle_ticks
-        idle = [key for key, state in self._sources.items() if state.tick < horizon]
+        if budget is None:
+            idle = [key for key, state in self._sources.items() if state.tick < horizon]
+        else:
+            if self._sweep_at >= len(self._sweep_keys):
+                self._sweep_keys, self._sweep_at = list(self._sources), 0
+            batch = self._sweep_keys[self._sweep_at : self._sweep_at + budget]
+            self._sweep_at += budget
+            if self._sweep_at >= len(self._sweep_keys):
+                self._sweep_keys = []
+            sources = self._sources
+            idle = [key for key in batch if (state := sources.get(key)) is not None and state.tick < horizon]
         for key in idle:
             del self._sources[key]
         return len(idle)
+
+    @property
+    def sweeping(self) -> bool:
+        """True while a budgeted sweep round is unfinished."""
+        return self._sweep_at < len(self._sweep_keys)
 
     def _roll(self, state: SourceState, tick: int) -> None:
         counts = state
