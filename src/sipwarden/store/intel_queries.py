@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import Connection, Table, case, func, select
@@ -252,3 +252,16 @@ def totals_since(store: Store, dim: str, since: datetime | None, *, limit: int) 
     query = query.order_by(c["count"].desc(), c.key).limit(limit)
     with store.engine.connect() as conn:
         return [Counted(r[0], int(r[1]), r[2], r[3]) for r in conn.execute(query)]
+
+
+def last_hour(store: Store, dim: str) -> datetime | None:
+    """The newest hour with events in `dim` (None: none yet)."""
+    c = intel_hourly.c
+    with store.engine.connect() as conn:
+        value = conn.execute(select(func.max(c.hour)).where(c.dim == dim)).scalar_one()
+    if value is None:
+        return None
+    # max() of a TypeDecorator column loses the type on SQLite: coerce the text back to aware UTC.
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -154,8 +154,10 @@ def ui_router(
         if not ui.may_read(request):
             return ui.login_redirect()
         ui.refresh()
-        now = utcnow()
-        since = (now - timedelta(days=CHART_DAYS)).replace(minute=0, second=0, microsecond=0)
+        # The chart ends now, or at the newest event when nothing happened lately (imported history).
+        newest = q.last_hour(store, "all")
+        end = min(utcnow(), newest + timedelta(hours=1)) if newest else utcnow()
+        since = (end - timedelta(days=CHART_DAYS)).replace(minute=0, second=0, microsecond=0)
         hours = q.hourly(store, "all", since)
         tops = {
             dim: _rows(q.top(store, dim, TOP_ROWS))
@@ -189,6 +191,7 @@ def ui_router(
             total=sum(r.count for r in q.top(store, "kind", 100)),
             sources=q.count_keys(store, "ip"),
             week=sum(n for _, n in hours),
+            chart_end=end,
             cursor=store.last_event_id() or "",
         )
 
