@@ -262,6 +262,5 @@ def last_hour(store: Store, dim: str) -> datetime | None:
     if value is None:
         return None
     # max() of a TypeDecorator column loses the type on SQLite: coerce the text back to aware UTC.
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    hour: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return hour if hour.tzinfo else hour.replace(tzinfo=UTC)
