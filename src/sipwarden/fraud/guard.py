@@ -72,6 +72,7 @@ class FraudGuard:
         self._budget = timedelta(seconds=s.budget_window_seconds)
         self._accounts: dict[str, AccountHistory] = {}
         self._last_alert: dict[tuple[str, str], datetime] = {}
+        self._account_alert: dict[str, datetime] = {}  # latest alert per account
         self.records_seen = 0
         self.external_calls = 0
 
@@ -91,7 +92,9 @@ class FraudGuard:
 
     def under_alert(self, account: str, now: datetime) -> bool:
         """Whether any rule alerted on `account` within the cooldown before `now`."""
-        return any(a == account and now - ts <= self.cooldown for (a, _), ts in self._last_alert.items())
+        last = self._account_alert.get(account)
+        # abs(): CDRs are written at hangup, so a call that started just before the alert comes later.
+        return last is not None and abs(now - last) <= self.cooldown
 
     def feed(self, record: CallRecord) -> list[FraudAlert]:
         """Examine one call record; return the alerts it raises (usually none)."""
@@ -114,6 +117,7 @@ class FraudGuard:
             if finding is None:
                 continue
             self._last_alert[key] = now
+            self._account_alert[record.account] = now
             alerts.append(
                 FraudAlert(
                     ts=now,
