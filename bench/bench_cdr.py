@@ -25,11 +25,11 @@ from typing import Final
 from bench.common import REPO_DIR, loadavg, markdown_table, write_results
 
 sys.path.insert(0, str(REPO_DIR / "tests" / "cdr"))
-from cdrgen import GenCall, asterisk_row, national_number, premium_burst  # noqa: E402
+from cdrgen import GenCall, asterisk_row, national_number, premium_burst
 
-from sipwarden.fraud.guard import FraudGuard  # noqa: E402
-from sipwarden.fraud.settings import FraudSettings  # noqa: E402
-from sipwarden.sensors.cdr.scan import BadRecord, read_cdr_file  # noqa: E402
+from sipwarden.fraud.guard import FraudGuard
+from sipwarden.fraud.settings import FraudSettings
+from sipwarden.sensors.cdr.scan import BadRecord, read_cdr_file
 
 GOAL_RECORDS: Final = 1_000_000
 GOAL_SECONDS: Final = 10.0
