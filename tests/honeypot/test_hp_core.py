@@ -307,6 +307,26 @@ def test_no_retransmission_over_tcp() -> None:
     assert not [o for o in core.handle_timer(NOW + 5) if isinstance(o, SendTo)]
 
 
+def test_calls_are_refused_busy_when_no_rtp_port_can_be_had() -> None:
+    class Taken:
+        def __init__(self) -> None:
+            self.asked: list[int] = []
+
+        def reserve(self, host: str, port: int) -> bool:
+            self.asked.append(port)
+            return False
+
+        def release(self, host: str, port: int) -> None:
+            raise AssertionError("nothing was reserved")
+
+    taken = Taken()
+    core = HoneypotCore(make_core(rtp_ports="20000-20005").config, ports=taken)
+    _, second = _call(core)
+    assert [r.status for r in replies(second)] == [486]
+    assert taken.asked == [20000, 20002, 20004]
+    assert not media(second)
+
+
 def test_in_dialog_requests_for_unknown_calls_get_481() -> None:
     core = make_core()
     for method in ("BYE", "CANCEL"):

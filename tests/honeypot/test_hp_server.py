@@ -288,3 +288,31 @@ async def test_a_bug_in_handling_becomes_a_malformed_event_not_a_dead_listener(
     transport.close()
     assert [e.kind for e in sink.events] == ["malformed", "probe"]
     assert "injected failure" in sink.events[0].detail["error"] and "boom" in (sink.events[0].raw or "")
+
+
+async def test_an_rtp_port_held_by_another_program_is_skipped(tmp_path: Path) -> None:
+    first, _ = (int(p) for p in free_rtp_range(6).split("-"))
+    first += first % 2
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    squatter.bind(("127.0.0.1", first))
+    sink = ListSink()
+    settings = HoneypotSettings(rtp_ports=f"{first}-{first + 5}", aggregate_seconds=0)
+    try:
+        async with Honeypot(settings, sink, data_dir=tmp_path, listen=["udp:127.0.0.1:0"]) as hp:
+            transport, client = await _udp_client(_port(hp, "udp"))
+            offer = (
+                b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                b"m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+            )
+            uri = "sip:123@127.0.0.1"
+            transport.sendto(sip_request("INVITE", uri, call_id="c-squat", body=offer))
+            auth = answer_challenge(await _response(client), username="100", password="100", method="INVITE", uri=uri)
+            transport.sendto(sip_request("INVITE", uri, call_id="c-squat", cseq=2, headers=[auth], body=offer))
+            responses = [await _response(client) for _ in range(3)]
+            transport.close()
+    finally:
+        squatter.close()
+    ok = responses[-1]
+    assert ok.status == 200
+    port = parse_sdp(ok.body).remote_rtp_address()
+    assert port is not None and port[1] == first + 2

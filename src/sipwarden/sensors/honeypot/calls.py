@@ -8,6 +8,7 @@ on an even port, RTCP on the next odd one).
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -19,6 +20,8 @@ from sipwarden.sip.sdp import make_answer, parse_sdp, serialize_sdp
 MAX_CALLS: Final = 200
 #: Call-IDs remembered to report one call_attempt per call (challenge + authenticated retry).
 MAX_SEEN_CALL_IDS: Final = 10_000
+#: Ports tried per call before it is refused with 486 (each try may be a bind() in the I/O layer).
+MAX_PORT_PROBES: Final = 32
 #: Payload types we answer with: 0 PCMU, 8 PCMA (RFC 3551 table 4), 101 telephone-event (RFC 4733).
 SUPPORTED_PAYLOADS: Final = (0, 8, 101)
 
@@ -35,12 +38,16 @@ class PortPool:
         self._next = 0
         self._used: set[int] = set()
 
-    def take(self) -> int | None:
-        """A free port, or None when all are in use."""
-        for _ in range(len(self._ports)):
+    def take(self, usable: Callable[[int], bool] = lambda port: True) -> int | None:
+        """A free port that `usable` accepts (the I/O layer reserves it), or None when there is none.
+
+        At most MAX_PORT_PROBES ports are offered to `usable` per call, which bounds the work when
+        some other program holds much of the range.
+        """
+        for _ in range(min(len(self._ports), MAX_PORT_PROBES)):
             port = self._ports[self._next]
             self._next = (self._next + 1) % len(self._ports)
-            if port not in self._used:
+            if port not in self._used and usable(port):
                 self._used.add(port)
                 return port
         return None

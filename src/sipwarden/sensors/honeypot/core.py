@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from sipwarden.events import Event, EventKind, bound_raw
 from sipwarden.intel.numbers import normalize_dialled, target_from_uri_user
@@ -77,6 +77,27 @@ class CoreConfig:
     sensor: str = ""
 
 
+class PortReserver(Protocol):
+    """The I/O layer's hold on RTP ports: `reserve` binds (True if it could), `release` lets go of a
+    reserved port that no call used. Ports of calls are closed by StopMedia."""
+
+    def reserve(self, host: str, port: int) -> bool:
+        """Hold `port` on `host` for a call about to be answered."""
+
+    def release(self, host: str, port: int) -> None:
+        """Give up a reservation that no StartMedia claimed."""
+
+
+class _NoReservation:
+    """For the sans-I/O core on its own (tests): every port is usable."""
+
+    def reserve(self, host: str, port: int) -> bool:
+        return True
+
+    def release(self, host: str, port: int) -> None:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class _Ctx:
     """One request being handled, with what every event about it carries."""
@@ -99,8 +120,15 @@ def _ts(now: float) -> datetime:
 class HoneypotCore:
     """The honeypot's protocol logic; one instance per process, shared by every transport."""
 
-    def __init__(self, config: CoreConfig, *, token: Callable[[int], str] = secrets.token_hex) -> None:
+    def __init__(
+        self,
+        config: CoreConfig,
+        *,
+        token: Callable[[int], str] = secrets.token_hex,
+        ports: PortReserver | None = None,
+    ) -> None:
         self.config = config
+        self.ports = ports or _NoReservation()
         self.persona = config.persona
         self.token = token
         self.policy = BaitPolicy(config.bait, config.weak_passwords, accept_own_number=config.accept_own_number)
@@ -394,7 +422,7 @@ class HoneypotCore:
             return out + self._answer(ctx, call)
         if self.calls.full():
             return out + self._reply(ctx, 486, trusted=True)
-        port = self.calls.ports.take()
+        port = self.calls.ports.take(lambda p: self.ports.reserve(ctx.peer.local_ip, p))
         if port is None:
             return out + self._reply(ctx, 486, trusted=True)
         session_id = int(ctx.now)
@@ -410,6 +438,7 @@ class HoneypotCore:
             )
         if plan is None:
             self.calls.ports.give_back(port)
+            self.ports.release(ctx.peer.local_ip, port)
             return out + self._reply(ctx, 488, trusted=True)
         call = Call(
             call_id=ctx.call_id,

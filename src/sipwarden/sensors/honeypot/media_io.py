@@ -77,6 +77,25 @@ class MediaManager:
         self.settings = settings
         self.quota = DiskQuota(recordings, settings.recordings_quota_mb * 1024 * 1024)
         self.calls: dict[str, _Call] = {}
+        self._reserved: dict[tuple[str, int], socket.socket] = {}
+
+    def reserve(self, host: str, port: int) -> bool:
+        """Bind `port` now, so the SDP answer names a port that is really ours (PortReserver)."""
+        key = (host, port)
+        if key in self._reserved:
+            return True
+        try:
+            self._reserved[key] = _bind_udp(host, port)
+        except OSError as exc:
+            log.info("rtp port %s:%s is taken, trying another: %s", host, port, exc)
+            return False
+        return True
+
+    def release(self, host: str, port: int) -> None:
+        """Close a reserved port that no call used."""
+        sock = self._reserved.pop((host, port), None)
+        if sock is not None:
+            sock.close()
 
     def start(self, start: StartMedia) -> None:
         """Open the call's RTP socket (or re-aim it on a re-INVITE) and start the prompt."""
@@ -87,12 +106,13 @@ class MediaManager:
             if not call.learned:
                 call.remote = remote
             return
-        try:
-            # Bound now, synchronously, so the port is open before the 200 OK goes out.
-            sock = _bind_udp(start.peer.local_ip, start.local_port)
-        except OSError as exc:
-            log.warning("call %s: cannot bind RTP port %s: %s", start.call_id, start.local_port, exc)
-            return
+        sock = self._reserved.pop((start.peer.local_ip, start.local_port), None)
+        if sock is None:
+            try:
+                sock = _bind_udp(start.peer.local_ip, start.local_port)
+            except OSError as exc:
+                log.warning("call %s: cannot bind RTP port %s: %s", start.call_id, start.local_port, exc)
+                return
         recorder = None
         if self.quota.used < self.quota.limit:
             path = recording_path(self.recordings, start.call_id, time.time())
@@ -188,3 +208,6 @@ class MediaManager:
         """Stop every call's media (shutdown)."""
         for call_id in list(self.calls):
             self.stop(call_id)
+        for sock in self._reserved.values():
+            sock.close()
+        self._reserved.clear()

@@ -153,9 +153,9 @@ class Honeypot:
         self.clock = clock
         self.data_dir = data_dir
         self.listens = [parse_listen(spec) for spec in (listen if listen is not None else settings.listen)]
-        self.core = HoneypotCore(core_config(settings, sensor=sensor, persona=persona), token=token)
         recordings = Path(settings.recordings_dir) if settings.recordings_dir else data_dir / "recordings"
         self.media = MediaManager(self, recordings, settings)
+        self.core = HoneypotCore(core_config(settings, sensor=sensor, persona=persona), token=token, ports=self.media)
         self.listening: list[Listen] = []
         self._ssl: ssl.SSLContext | None = None
         if any(item.transport == "tls" for item in self.listens):
