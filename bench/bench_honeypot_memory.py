@@ -225,8 +225,11 @@ def run(
                     sender.drain()
                     time.sleep(settle)
                     pace_start, pace_sent = time.monotonic(), sender.sent
-                    points.append({"sources": sender.sent, "answered": sender.answered, "rss_kib": sampler.current()})
-                    log.info("%s: %d sources, %d answered, RSS %d KiB", target, *points[-1].values())
+                    # What the server really saw: sources sent minus datagrams its socket dropped.
+                    received = sender.sent - (udp_drops(port) or 0)
+                    point = {"sources": sender.sent, "received": received, "answered": sender.answered}
+                    points.append({**point, "rss_kib": sampler.current()})
+                    log.info("%s: %d sources, %d received, %d answered, RSS %d KiB", target, *points[-1].values())
             finally:
                 sender.close()
         sent, answered = sender.sent, sender.answered
@@ -272,19 +275,21 @@ def bounded(points: Sequence[dict[str, Any]]) -> bool | None:
     first, middle, last = points[0], points[len(points) // 2], points[-1]
     if last["rss_kib"] - first["rss_kib"] < 4096:
         return True
-    early = (middle["rss_kib"] - first["rss_kib"]) / max(1, middle["sources"] - first["sources"])
-    late = (last["rss_kib"] - middle["rss_kib"]) / max(1, last["sources"] - middle["sources"])
+    seen = "received" if all("received" in p for p in points) else "sources"
+    early = (middle["rss_kib"] - first["rss_kib"]) / max(1, middle[seen] - first[seen])
+    late = (last["rss_kib"] - middle["rss_kib"]) / max(1, last[seen] - middle[seen])
     return bool(late <= BOUNDED_SLOPE_RATIO * max(early, 0.0))
 
 
 def table(result: dict[str, Any]) -> str:
     """The Markdown table of docs/benchmarks.md: sources -> answered, RSS."""
-    rows = [("0 (started)", "", f"{result['baseline_rss_kib'] / 1024:.1f}")]
+    rows = [("0 (started)", "", "", f"{result['baseline_rss_kib'] / 1024:.1f}")]
     rows.extend(
-        (f"{p['sources']:,}", f"{p['answered']:,}", f"{p['rss_kib'] / 1024:.1f}") for p in result["checkpoints"]
+        (f"{p['sources']:,}", f"{p['received']:,}", f"{p['answered']:,}", f"{p['rss_kib'] / 1024:.1f}")
+        for p in result["checkpoints"]
     )
-    rows.append(("peak", "", f"{result['peak_rss_kib'] / 1024:.1f}"))
-    return markdown_table(("distinct sources", "answered", "RSS MiB"), rows)
+    rows.append(("peak", "", "", f"{result['peak_rss_kib'] / 1024:.1f}"))
+    return markdown_table(("sources sent", "received by server", "answered", "RSS MiB"), rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

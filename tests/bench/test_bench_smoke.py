@@ -81,6 +81,7 @@ def test_memory_benchmark_with_many_sources(tmp_path: Path) -> None:
     )
     assert status == 0, output
     assert result["sent"] == 600 and [p["sources"] for p in result["checkpoints"]] == [200, 400, 600]
+    assert result["checkpoints"][-1]["received"] == 600 - result["server_socket_drops"]
     # Each new source is answered unless the answer takes over ANSWER_WAIT_S (a busy machine): not asserted.
     assert 0 < result["answered"] <= 600
     assert result["peak_rss_kib"] >= result["baseline_rss_kib"] > 0
