@@ -25,7 +25,7 @@ def honeypot(
     listen: Annotated[
         list[str] | None,
         typer.Option(
-            "--listen", "-l", help="TRANSPORT:HOST:PORT (udp, tcp, tls); repeat it. Default: [honeypot] listen."
+            "--listen", "-l", help="TRANSPORT:HOST:PORT (udp, tcp, tls); repeat it. Default: \\[honeypot] listen."
         ),
     ] = None,
     json_log: Annotated[
