@@ -121,3 +121,28 @@ def test_hostile_text_is_bounded(store: Store) -> None:
     aggregates.refresh(store)
     [row] = q.top(store, "ua", 5)
     assert len(row.key) == q.MAX_KEY_CHARS and "\x00" not in row.key
+
+
+def test_campaign_walk_is_bounded(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sipwarden.events import Event
+    from sipwarden.intel import campaigns
+
+    monkeypatch.setattr(campaigns, "MAX_COMPONENT_ADDRESSES", 5)
+    store.add_events(
+        [
+            Event(
+                ts=BASE,
+                kind="call_attempt",
+                source="honeypot",
+                src_ip=f"192.0.2.{i}",
+                target="002314599711",
+                target_e164="+2314599711",
+                target_country="LR",
+            )
+            for i in range(1, 40)
+        ]
+    )
+    aggregates.refresh(store)
+    found = campaigns.campaign_of(store, "192.0.2.1")
+    assert found is not None and "192.0.2.1" in found.addresses and len(found.addresses) <= 6
+    assert len(load_campaigns(store)[0].addresses) == 39  # the full graph still sees everyone

@@ -30,6 +30,10 @@ MAX_SHARED_UA_ADDRESSES: Final = 5
 #: thousand calling addresses).
 MAX_GRAPH_ROWS: Final = 200_000
 #: Score weights: a cracked account is the strongest sign of a real incident, a high-risk number next.
+#: Most addresses one dossier's campaign walk visits.
+MAX_COMPONENT_ADDRESSES: Final = 200
+#: Most neighbours taken from one node during the walk.
+MAX_NODE_LINKS: Final = 500
 SCORE_CRACKED: Final = 10.0
 SCORE_USED_CRACK: Final = 10.0
 SCORE_NUMBER: Final = 3.0
@@ -201,6 +205,70 @@ def load_campaigns(store: Store) -> list[Campaign]:
     for n in numbers:
         dial_times[n] = [r.first for r in q.facets(store, f"num:{n}").get("dial", [])]
     return build_campaigns(obs, links, dial_times)
+
+
+def campaign_of(store: Store, ip: str) -> Campaign | None:
+    """The campaign of one address, found by walking its links outward (no scan of every address).
+
+    The walk stops at MAX_COMPONENT_ADDRESSES addresses: a number dialled by thousands of sources
+    would otherwise pull half the internet into one dossier.
+    """
+    start = f"ip:{ip}"
+    seen: set[str] = {start}
+    queue = [start]
+    obs: list[Observation] = []
+    success: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
+    use: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
+    addresses = 0
+    while queue and addresses < MAX_COMPONENT_ADDRESSES:
+        node = queue.pop(0)
+        neighbours: list[str] = []
+        if node.startswith("ip:"):
+            addresses += 1
+            facets = q.facets(store, node, per_facet=MAX_NODE_LINKS)
+            active = "number" in facets or "cracked" in facets
+            for facet, prefix in (("number", "num:"), ("cracked", "acct:"), ("ua", "ua:")):
+                if facet == "ua" and not active:
+                    continue  # a scanner's User-Agent joins nothing (see load_campaigns)
+                for row in facets.get(facet, []):
+                    obs.append(Observation(node[3:], prefix + row.key, row.first, row.last, row.count))
+                    neighbours.append(prefix + row.key)
+            for row in facets.get("username", []):
+                neighbours.append("acct?:" + row.key)  # used, if the account's facets say so
+        elif node.startswith(("acct:", "acct?:")):
+            account = node.split(":", 1)[1]
+            facets = q.facets(store, f"acct:{account}", per_facet=MAX_NODE_LINKS)
+            for row in facets.get("success_ip", []):
+                success[account].append((row.key, row.first))
+            for row in facets.get("use_ip", []):
+                use[account].append((row.key, row.first))
+            if account in success:
+                neighbours += [f"ip:{r.key}" for r in (*facets.get("success_ip", []), *facets.get("use_ip", []))]
+        else:
+            facet = "number" if node.startswith("num:") else "ua"
+            found = q.subjects_with(store, facet, node.split(":", 1)[1], prefix="ip:", limit=MAX_NODE_LINKS)
+            if facet == "ua":
+                if len(found) > MAX_SHARED_UA_ADDRESSES:
+                    continue  # a tool's default User-Agent: not a fingerprint
+                # As in load_campaigns: a User-Agent joins only addresses that called or cracked.
+                found = [(sub, row) for sub, row in found if sub in seen or _is_active(store, sub)]
+            neighbours += [subject for subject, _ in found]
+        for n in neighbours:
+            if n not in seen:
+                seen.add(n)
+                queue.append(n)
+    links = crack_links({a: v for a, v in success.items()}, use)
+    numbers = {o.node[4:] for o in obs if o.node.startswith("num:")}
+    dial_times = {
+        n: [r.first for r in q.facets(store, f"num:{n}").get("dial", [])] for n in sorted(numbers)[:MAX_NODE_LINKS]
+    }
+    found_campaigns = campaigns_of(build_campaigns(obs, links, dial_times), ip)
+    return found_campaigns[0] if found_campaigns else None
+
+
+def _is_active(store: Store, subject: str) -> bool:
+    facets = q.facets(store, subject, per_facet=1)
+    return "number" in facets or "cracked" in facets
 
 
 def campaigns_of(campaigns: Iterable[Campaign], ip: str) -> list[Campaign]:

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from sipwarden.events import Event
 from sipwarden.intel.cadence import Cadence, cadence
-from sipwarden.intel.campaigns import Campaign, CrackLink, campaigns_of, load_campaigns
+from sipwarden.intel.campaigns import Campaign, CrackLink, campaign_of, campaigns_of
 from sipwarden.intel.numbers import normalize_dialled
 from sipwarden.intel.ownership import NullOwnership, Owner, OwnershipLookup, fallback_network
 from sipwarden.intel.risk import risk_of
@@ -193,8 +193,11 @@ def build_dossier(
     timeline = store.events(ip=ip, limit=TIMELINE_EVENTS, newest=True)
     times = [ev.ts for ev in store.events(ip=ip, limit=CADENCE_EVENTS, newest=True)]
     recording_ids = [r.key for r in facets.get("recording", [])]
-    all_campaigns = load_campaigns(store) if campaigns is None else campaigns
-    mine = campaigns_of(all_campaigns, ip)
+    if campaigns is None:
+        found = campaign_of(store, ip)
+        mine = [found] if found else []
+    else:
+        mine = campaigns_of(campaigns, ip)
     links = [lk for c in mine for lk in c.crack_links if ip in (lk.cracked_by, lk.used_by)]
     linked = sorted({a for c in mine for a in c.addresses} - {ip})
     return Dossier(
