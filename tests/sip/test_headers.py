@@ -197,6 +197,10 @@ VIAS: list[tuple[str, Via]] = [
         Via("SIP/2.0", "UDP", "2001:db8::9", 5070, (("branch", "z9hG4bKx"),)),
     ),
     ("SIP / 2.0 / TLS h : 5061 ; branch = z9", Via("SIP/2.0", "TLS", "h", 5061, (("branch", "z9"),))),
+    ("SIP/2.0/UDP h:5060;branch=z9 ;rport", Via("SIP/2.0", "UDP", "h", 5060, (("branch", "z9"), ("rport", None)))),
+    ("SIP/2.0/UDP h:5060;branch=z9;;", Via("SIP/2.0", "UDP", "h", 5060, (("branch", "z9"),))),
+    ("  SIP/2.0/UDP h  ", Via("SIP/2.0", "UDP", "h")),
+    ("SIP/2.0/udp h;Branch=B", Via("SIP/2.0", "UDP", "h", None, (("Branch", "B"),))),
     (
         'SIP/2.0/UDP h;branch=z9;x="a;b"',
         Via("SIP/2.0", "UDP", "h", None, (("branch", "z9"), ("x", '"a;b"'))),
@@ -236,6 +240,9 @@ def test_via_str_and_with_params() -> None:
         "SIP//UDP host",
         "SIP/2.0/UDP host:port",
         "SIP/2.0/UDP [::1",
+        "SIP/2.0/UDP h:65536",
+        "SIP/2.0/UDP h:5060;=x",
+        "SIP/2.0/UDP h;bad name=1",
         ";",
     ],
 )

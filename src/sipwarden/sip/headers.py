@@ -452,10 +452,16 @@ class Via:
 
 
 _TRANSPORT_RE: Final = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+_VIA_RE: Final = re.compile(r"SIP/2\.0/([A-Za-z]+) ([A-Za-z0-9\-._:\[\]]+)(?:;([^\"]*))?")
 
 
 def parse_via(text: str) -> Via:
     """Parse one via-parm; LWS around '/', ':' and ';' is allowed (RFC 3261 25.1, RFC 4475 wsinv)."""
+    fast = _VIA_RE.fullmatch(text)
+    if fast is not None:  # "SIP/2.0/UDP host:port;params", as nearly every UA writes it
+        transport, sent_by, ptext = fast.groups()
+        host, port = _parse_hostport(sent_by)
+        return Via("SIP/2.0", transport.upper(), host, port, _parse_params(ptext) if ptext is not None else ())
     name, slash1, rest = text.partition("/")
     version, slash2, rest = rest.partition("/")
     name = name.strip(" \t")
