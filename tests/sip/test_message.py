@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
 import pytest
 
 from sipwarden.sip.errors import LocalProtocolError, RemoteProtocolError
@@ -364,3 +371,92 @@ def test_missing_headers_on_built_messages_raise_remote_errors() -> None:
         with pytest.raises(RemoteProtocolError):
             getattr(empty, attribute)
     assert empty.vias == [] and empty.contact is None and empty.max_forwards is None
+
+
+# --- what real tools send ---------------------------------------------------------------------------
+
+
+class _Responder:
+    """A loopback UDP endpoint that parses every datagram and answers it, recording what it saw."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.status, self.reason = status, reason
+        self.seen: list[Request] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        for _ in range(10_000):  # bounded: the tools send a few dozen datagrams
+            if self._stop.is_set():
+                return
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            try:
+                msg = parse_message(data)
+            except RemoteProtocolError as exc:
+                self.errors.append(f"{exc}: {data[:200]!r}")
+                continue
+            if isinstance(msg, Request):
+                self.seen.append(msg)
+                if msg.method != "ACK":
+                    reply = response_to(msg, self.status, self.reason, to_tag="t0")
+                    self.sock.sendto(serialize_response(reply), addr)
+
+    def __enter__(self) -> _Responder:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+
+
+def _tool(argv: list[str]) -> None:
+    if shutil.which(argv[0]) is None:
+        pytest.skip(f"{argv[0]} is not installed")
+    subprocess.run(argv, capture_output=True, timeout=60, check=False)
+
+
+def _venv_tool(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+@pytest.mark.tools
+def test_svmap_options_parse() -> None:
+    with _Responder(200, "OK") as peer:
+        _tool([_venv_tool("sipvicious_svmap"), "127.0.0.1", "-p", str(peer.port)])
+    assert not peer.errors
+    assert peer.seen, "svmap sent nothing"
+    msg = peer.seen[0]
+    assert msg.method == "OPTIONS"
+    assert msg.user_agent is not None and msg.user_agent.lower().startswith("friendly-scanner")
+    assert msg.vias[0].branch is not None
+    assert msg.from_.tag is not None and msg.cseq[1] == "OPTIONS"
+
+
+@pytest.mark.tools
+def test_svwar_register_enumeration_parses() -> None:
+    with _Responder(404, "Not Found") as peer:
+        _tool([_venv_tool("sipvicious_svwar"), "-e100-103", "-p", str(peer.port), "127.0.0.1"])
+    assert not peer.errors
+    users = {m.to.uri.user for m in peer.seen}
+    assert {"100", "101", "102", "103"} <= users
+    assert {m.method for m in peer.seen} <= {"REGISTER", "OPTIONS", "INVITE", "ACK"}
+
+
+@pytest.mark.tools
+def test_sipsak_options_parse() -> None:
+    with _Responder(200, "OK") as peer:
+        _tool(["sipsak", "-s", f"sip:100@127.0.0.1:{peer.port}"])
+    assert not peer.errors
+    (msg,) = peer.seen
+    assert msg.method == "OPTIONS" and msg.to.uri.user == "100"
+    assert msg.contact is not None and msg.max_forwards is not None
