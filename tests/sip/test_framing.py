@@ -9,7 +9,7 @@ import pytest
 from sipwarden.sip import framing
 from sipwarden.sip.abnf import HEADER_END_RE
 from sipwarden.sip.errors import RemoteProtocolError
-from sipwarden.sip.framing import StreamFramer
+from sipwarden.sip.framing import StreamFramer, is_keepalive
 from sipwarden.sip.limits import MAX_MESSAGE_SIZE, MAX_STREAM_BUFFER
 from sipwarden.sip.message import Request, parse_message
 
@@ -217,3 +217,11 @@ def test_a_slow_drip_of_header_bytes_is_scanned_once(monkeypatch: pytest.MonkeyP
     assert got == message
     # Linear: each byte is looked at a few times at most, not once per later byte (~200 million).
     assert counting.scanned < 4 * len(message)
+
+
+@pytest.mark.parametrize(
+    ("datagram", "expected"),
+    [(b"\r\n\r\n", True), (b"\r\n", True), (b"\n", True), (b"", False), (b"\r\n\x00", False), (b" \r\n", False)],
+)
+def test_is_keepalive(datagram: bytes, expected: bool) -> None:
+    assert is_keepalive(datagram) is expected

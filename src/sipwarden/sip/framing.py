@@ -16,13 +16,19 @@ from sipwarden.sip.errors import RemoteProtocolError
 from sipwarden.sip.limits import MAX_MESSAGE_SIZE, MAX_STREAM_BUFFER
 from sipwarden.sip.message import parse_content_length
 
-__all__ = ["StreamFramer"]
+__all__ = ["StreamFramer", "is_keepalive"]
 
 # Content-Length (or its compact form "l") at the start of a header line (RFC 3261 7.3.3, 20.14).
 _CONTENT_LENGTH_RE: Final = re.compile(rb"\n(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE)
 
 _KEEPALIVE: Final = b"\r\n\r\n"
 _LINE_ENDS_RE: Final = re.compile(rb"[\r\n]*")
+
+
+def is_keepalive(datagram: bytes) -> bool:
+    """True for a datagram of line ends only: a CRLF keep-alive (RFC 5626 3.5.1 pings, which many UAs
+    also send over UDP to hold NAT bindings open) rather than a malformed message."""
+    return bool(datagram) and not datagram.strip(b"\r\n")
 
 
 class StreamFramer:
