@@ -294,3 +294,15 @@ def test_wire_text_round_trip() -> None:
     assert wire.encode("latin-1") == text.encode("utf-8")
     assert from_wire_text(wire) == text
     assert from_wire_text("caf\xe9") == "caf\ufffd"  # a latin-1 byte that is not UTF-8
+
+
+def test_long_hostile_values_split_and_unescape_correctly() -> None:
+    # Values near the message size limit go through the regex scanners, not a per-character loop.
+    entries = ['"a,b;c" <sip:x@y;p=1,2>'] * 2500
+    assert split_header_values(", ".join(entries)) == entries
+    display = 'a"\\' * 5000
+    quoted = '"' + display.replace("\\", "\\\\").replace('"', '\\"') + '" <sip:x@y>'
+    assert parse_name_addr(quoted).display == display
+    assert split_header_values('"' + "x, " * 10000) == ['"' + ("x, " * 10000).rstrip()]  # unterminated quote
+    params = parse_name_addr("<sip:x@y>;a=" + '"' + ";" * 20000 + '"' + ";b").params
+    assert [name for name, _ in params] == ["a", "b"]
