@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sipwarden.sip.errors import RemoteProtocolError
 from sipwarden.sip.framing import StreamFramer
 from sipwarden.sip.headers import parse_name_addr, parse_uri, parse_via
-from sipwarden.sip.message import Request, Response, parse_message, response_to, serialize_message
+from sipwarden.sip.message import Headers, Request, Response, parse_message, response_to, serialize_message
 
 SEEDS = [
     b"OPTIONS sip:100@192.0.2.1 SIP/2.0\r\n"
@@ -149,3 +149,38 @@ def test_structured_parsers_on_any_text(text: str) -> None:
     for parse in (parse_uri, parse_name_addr, parse_via):
         with contextlib.suppress(RemoteProtocolError):
             parse(text)
+
+
+_TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~"
+_tokens = st.text(_TOKEN_CHARS, min_size=1, max_size=12)
+_hosts = st.text("abcdefghijklmnopqrstuvwxyz0123456789-.", min_size=1, max_size=12)
+# Header text: any latin-1 character but CR, LF and NUL, without the outer whitespace the parser strips.
+_values = st.text(st.characters(min_codepoint=1, max_codepoint=255, exclude_characters="\r\n"), max_size=40).map(
+    lambda v: v.strip(" \t")
+)
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> Request:
+    method = draw(_tokens)
+    mandatory = [
+        ("Via", f"SIP/2.0/UDP {draw(_hosts)};branch=z9hG4bK{draw(_tokens)}"),
+        ("From", f"<sip:{draw(_tokens)}@example.com>;tag={draw(_tokens)}"),
+        ("To", f"<sip:{draw(_tokens)}@example.com>"),
+        ("Call-ID", draw(_tokens)),
+        ("CSeq", f"{draw(st.integers(0, 2**31 - 1))} {method}"),
+    ]
+    # "X-" keeps generated names clear of the single-valued headers the parser checks for conflicts.
+    extra = draw(st.lists(st.tuples(_tokens.map(lambda t: "X-" + t), _values), max_size=8))
+    body = draw(st.binary(max_size=200))
+    return Request(method, f"sip:{draw(_tokens)}@example.com", Headers.from_pairs(mandatory + extra), body)
+
+
+@settings(max_examples=800, deadline=None)
+@given(requests())
+def test_parse_of_serialize_is_identity(req: Request) -> None:
+    again = parse_message(serialize_message(req))
+    assert isinstance(again, Request)
+    assert (again.method, again.uri, again.version, again.body) == (req.method, req.uri, req.version, req.body)
+    assert again.headers.without("Content-Length") == req.headers
+    assert again.cseq == req.cseq and again.to.uri == req.to.uri and again.vias == req.vias
