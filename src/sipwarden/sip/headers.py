@@ -441,7 +441,6 @@ class Via:
         return f"{self.protocol}/{self.transport} {_format_host(self.host, self.port)}{_serialize_params(self.params)}"
 
 
-_TRANSPORT_RE: Final = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 _VIA_RE: Final = re.compile(r"SIP/2\.0/([A-Za-z]+) ([A-Za-z0-9\-._:\[\]]+)(?:;([^\"]*))?")
 
 
@@ -459,7 +458,7 @@ def parse_via(text: str) -> Via:
     if not slash1 or not slash2 or not TOKEN_RE.fullmatch(name) or not TOKEN_RE.fullmatch(version):
         raise RemoteProtocolError(f"bad Via protocol: {text[:80]!r}")
     rest = rest.lstrip(" \t")
-    match = _TRANSPORT_RE.match(rest)
+    match = TOKEN_RE.match(rest)  # transport = token (RFC 3261 25.1 other-transport)
     if match is None:
         raise RemoteProtocolError(f"Via without transport: {text[:80]!r}")
     transport = match.group()
