@@ -102,8 +102,10 @@ class Headers:
 
     def get(self, name: str) -> str | None:
         """First value of ``name`` (any case, compact form accepted), or None."""
-        assert self._first is not None
-        return self._first.get(canonical_name(name))
+        first = self._first
+        assert first is not None
+        value = first.get(name)  # callers mostly pass the canonical spelling: one lookup
+        return value if value is not None else first.get(canonical_name(name))
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name``; comma-joined lists are split for list headers (Via, Contact...)."""
