@@ -38,6 +38,7 @@ from bench.common import (
     KamailioServer,
     Server,
     free_udp_port,
+    loadavg,
     markdown_table,
     options_request,
     rss_kib,
@@ -202,6 +203,7 @@ def run(
     """Send from `sources` addresses at `rate` new sources/s, recording RSS at each checkpoint."""
     port = free_udp_port()
     server = make_server(target, workdir / f"{target}-memory", port)
+    loadavg_before = loadavg()
     server.start()
     points: list[dict[str, Any]] = []
     try:
@@ -252,6 +254,8 @@ def run(
         "checkpoints": points,
         "bounded": bounded(points),
         "server_exit_status": server.exit_status,
+        "loadavg_before": loadavg_before,
+        "loadavg_after": loadavg(),
     }
     if isinstance(server, HoneypotServer):
         received = sent + server.ready_requests - drops
