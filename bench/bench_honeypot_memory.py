@@ -34,20 +34,17 @@ from typing import Any, Final
 
 from bench.common import (
     LOOPBACK,
-    HoneypotServer,
-    KamailioServer,
-    Server,
     free_udp_port,
     loadavg,
     markdown_table,
     options_request,
     rss_kib,
     set_niceness,
-    store_totals,
     udp_drops,
     wait_udp_drained,
     write_results,
 )
+from bench.servers import HoneypotServer, KamailioServer, Server, store_totals
 
 log = logging.getLogger(__name__)
 

@@ -31,19 +31,16 @@ from bench.common import (
     BENCH_DIR,
     BENCH_USER,
     LOOPBACK,
-    HoneypotServer,
-    KamailioServer,
-    Server,
     cpu_seconds,
     free_udp_port,
     loadavg,
     markdown_table,
     set_niceness,
-    store_totals,
     udp_drops,
     wait_udp_drained,
     write_results,
 )
+from bench.servers import HoneypotServer, KamailioServer, Server, store_totals
 
 log = logging.getLogger(__name__)
 

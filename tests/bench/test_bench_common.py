@@ -17,8 +17,8 @@ from bench.common import (
     process_tree,
     rss_kib,
     udp_drops,
-    write_toml,
 )
+from bench.servers import write_toml
 
 
 def test_udp_drops_counts_what_a_full_receive_buffer_drops() -> None:
