@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ from bench.common import (
     rss_kib,
     udp_drops,
 )
-from bench.servers import write_toml
 
 
 def test_udp_drops_counts_what_a_full_receive_buffer_drops() -> None:
@@ -112,12 +110,6 @@ def test_parse_sipp_results_without_statistics_is_a_clear_error(tmp_path: Path) 
     empty.write_text("")
     with pytest.raises(RuntimeError, match="no statistics"):
         parse_sipp_results(empty, empty, 0)
-
-
-def test_write_toml_is_read_back_by_tomllib(tmp_path: Path) -> None:
-    sections = {"general": {"data_dir": str(tmp_path / 'a "quoted" dir')}, "honeypot": {"rate_burst": 5, "x": 1.5}}
-    path = write_toml(tmp_path / "c.toml", sections)
-    assert tomllib.loads(path.read_text()) == sections
 
 
 def test_rss_and_process_tree_of_this_process() -> None:
