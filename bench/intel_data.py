@@ -128,7 +128,8 @@ def synthetic_events(n: int, *, seed: int = 1, start: datetime = BASE, sources: 
         ts = start + timedelta(seconds=i * step)
         k = rng.randrange(len(KINDS))
         kind = KINDS[k]
-        ip = f"10.{rng.randrange(sources) // 250 % 256}.{rng.randrange(250)}.{rng.randrange(1, 250)}"
+        src = rng.randrange(sources)
+        ip = f"10.{(src >> 16) & 255}.{(src >> 8) & 255}.{src & 255}"
         fields: dict[str, object] = {}
         if kind in ("auth_failure", "unknown_user", "register"):
             fields.update(username=str(100 + rng.randrange(900)), password=rng.choice(("1234", "admin", "100", "pass")))

@@ -8,11 +8,12 @@ every committed batch (`EventWriter(on_commit=...)`), on a timer, or before a re
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Final
 
 from sipwarden.events import Event
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 REFRESH_BATCH: Final = 20_000
 #: Bound of one `refresh` call, so a first run over a large store cannot hold a caller forever.
 DEFAULT_MAX_EVENTS: Final = 1_000_000
+
+#: Distinct keys whose cleaned form is remembered while folding (User-Agents, passwords, days...).
+KEY_CACHE_SIZE: Final = 65_536
 
 #: Kinds that mean an account was used successfully (register accepted, or call placed with it).
 _USE_KINDS: Final = frozenset({"auth_success", "call_attempt", "call_answered"})
@@ -50,6 +54,26 @@ def account_subject(username: str) -> str:
     return f"acct:{bound_key(username)}"
 
 
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
+def _key(value: str) -> str:
+    # The same few User-Agents, kinds and passwords repeat across a batch: clean each once.
+    return bound_key(value)
+
+
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
+def _day(ts_date: date) -> str:
+    return ts_date.isoformat()
+
+
+def _add(span: Span, n: int, ts: datetime) -> None:
+    # Span.add without the min()/max() calls: this runs a dozen times per event.
+    span.count += n
+    if ts < span.first:
+        span.first = ts
+    elif ts > span.last:
+        span.last = ts
+
+
 @dataclass
 class Deltas:
     """Counter deltas of a batch of events."""
@@ -61,22 +85,22 @@ class Deltas:
     def total(self, dim: str, key: str | None, n: int, ts: datetime) -> None:
         """Count `n` for (`dim`, `key`) unless the key is empty."""
         if key:
-            k = (dim, bound_key(key))
+            k = (dim, _key(key))
             span = self.totals.get(k)
             if span is None:
                 self.totals[k] = Span(n, ts, ts)
             else:
-                span.add(n, ts)
+                _add(span, n, ts)
 
     def facet(self, subject: str, facet: str, value: str | None, n: int, ts: datetime) -> None:
         """Count `n` for (`subject`, `facet`, `value`) unless the value is empty."""
         if value:
-            k = (subject, facet, bound_key(value))
+            k = (subject, facet, _key(value))
             span = self.facets.get(k)
             if span is None:
                 self.facets[k] = Span(n, ts, ts)
             else:
-                span.add(n, ts)
+                _add(span, n, ts)
 
 
 def fold(events: Iterable[Event], ownership: OwnershipLookup | None = None) -> Deltas:
@@ -104,7 +128,7 @@ def fold(events: Iterable[Event], ownership: OwnershipLookup | None = None) -> D
             d.facet(num, "ip", ev.src_ip, n, ts)
             d.facet(num, "dial", ev.target, n, ts)
             d.facet(num, "ua", ev.user_agent, n, ts)
-            d.facet(num, "day", ts.date().isoformat(), n, ts)
+            d.facet(num, "day", _day(ts.date()), n, ts)
             d.facet(num, "kind", ev.kind, n, ts)
     return d
 
@@ -127,7 +151,7 @@ def _fold_source(d: Deltas, ev: Event, owners: OwnershipLookup) -> None:
         ("password", ev.password),
         ("sensor", ev.sensor or ev.source),
         ("transport", ev.transport),
-        ("day", ts.date().isoformat()),
+        ("day", _day(ts.date())),
     ):
         d.facet(s, facet, value, n, ts)
     if ev.kind in _CALL_KINDS:

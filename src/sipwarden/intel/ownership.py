@@ -6,6 +6,7 @@ from RDAP, is the job of a separate refresher. `NullOwnership` is the default: n
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ class StaticOwnership:
         return None
 
 
+@functools.lru_cache(maxsize=65_536)
 def fallback_network(ip: str) -> str | None:
     """The /24 (IPv4) or /48 (IPv6) holding `ip`; None for text that is not an address."""
     try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, Table, case, func, select
+from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sipwarden.store.intel_tables import intel_facets, intel_hourly, intel_totals
@@ -67,23 +67,30 @@ def _insert(store: Store, table: Table) -> Any:
     return module.insert(table)
 
 
-def _upsert_spans(
-    store: Store, conn: Connection, table: Table, keys: Sequence[str], rows: list[dict[str, Any]]
-) -> None:
-    if not rows:
-        return
-    stmt = _insert(store, table)
-    ex, c = stmt.excluded, table.c
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={
-            "count": c.count + ex["count"],
-            "first_ts": case((ex.first_ts < c.first_ts, ex.first_ts), else_=c.first_ts),
-            "last_ts": case((ex.last_ts > c.last_ts, ex.last_ts), else_=c.last_ts),
-        },
+def _db_ts(dialect: str) -> Any:
+    """How a time is passed to the driver: SQLite keeps naive UTC text in SQLAlchemy's DATETIME format."""
+    if dialect == "sqlite":
+        return lambda ts: ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return lambda ts: ts
+
+
+def _span_upsert_sql(dialect: str, table: str, keys: Sequence[str]) -> str:
+    # Driver-level SQL: SQLAlchemy's per-row bind processing cost three times the database's own
+    # work on a batch of 300,000 counters (profiled); the statement is fixed, values are parameters.
+    mark = "?" if dialect == "sqlite" else "%s"
+    least, greatest = ("min", "max") if dialect == "sqlite" else ("LEAST", "GREATEST")
+    cols = [*keys, "count", "first_ts", "last_ts"]
+    return (
+        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(mark for _ in cols)}) "  # noqa: S608  (constant names)
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET count = {table}.count + excluded.count, "
+        f"first_ts = {least}({table}.first_ts, excluded.first_ts), "
+        f"last_ts = {greatest}({table}.last_ts, excluded.last_ts)"
     )
+
+
+def _executemany(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
     for i in range(0, len(rows), UPSERT_CHUNK):
-        conn.execute(stmt, rows[i : i + UPSERT_CHUNK])
+        conn.exec_driver_sql(sql, rows[i : i + UPSERT_CHUNK])
 
 
 def apply_deltas(
@@ -95,34 +102,25 @@ def apply_deltas(
     cursor: str,
 ) -> None:
     """Add the deltas of one batch and move the cursor to `cursor`, in one transaction."""
+    dialect = store.dialect
+    ts = _db_ts(dialect)
+    mark = "?" if dialect == "sqlite" else "%s"
     with store._write() as conn:
-        if hourly:
-            stmt = _insert(store, intel_hourly)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["dim", "hour"], set_={"count": intel_hourly.c.count + stmt.excluded["count"]}
-            )
-            rows = [{"dim": d, "hour": h, "count": n} for (d, h), n in hourly.items()]
-            for i in range(0, len(rows), UPSERT_CHUNK):
-                conn.execute(stmt, rows[i : i + UPSERT_CHUNK])
-        _upsert_spans(
-            store,
+        _executemany(
             conn,
-            intel_totals,
-            ("dim", "key"),
-            [
-                {"dim": d, "key": k, "count": s.count, "first_ts": s.first, "last_ts": s.last}
-                for (d, k), s in totals.items()
-            ],
+            f"INSERT INTO intel_hourly (dim, hour, count) VALUES ({mark}, {mark}, {mark}) "  # noqa: S608  (placeholders)
+            "ON CONFLICT (dim, hour) DO UPDATE SET count = intel_hourly.count + excluded.count",
+            [(d, ts(h), n) for (d, h), n in hourly.items()],
         )
-        _upsert_spans(
-            store,
+        _executemany(
             conn,
-            intel_facets,
-            ("subject", "facet", "value"),
-            [
-                {"subject": sub, "facet": f, "value": v, "count": s.count, "first_ts": s.first, "last_ts": s.last}
-                for (sub, f, v), s in facets.items()
-            ],
+            _span_upsert_sql(dialect, "intel_totals", ("dim", "key")),
+            [(d, k, sp.count, ts(sp.first), ts(sp.last)) for (d, k), sp in totals.items()],
+        )
+        _executemany(
+            conn,
+            _span_upsert_sql(dialect, "intel_facets", ("subject", "facet", "value")),
+            [(sub, f, v, sp.count, ts(sp.first), ts(sp.last)) for (sub, f, v), sp in facets.items()],
         )
         kv_stmt = _insert(store, kv)
         kv_stmt = kv_stmt.on_conflict_do_update(index_elements=["key"], set_={"value": kv_stmt.excluded.value})

@@ -1,0 +1,152 @@
+"""Dashboard speed: overview and attacker page with millions of events in the store.
+
+Goal (docs/investigation.md): the overview and an attacker page answer in under 300 ms with
+1 million events in SQLite and 10 million in PostgreSQL, because pages read the aggregates
+(maintained incrementally) instead of the events. Events are bulk-loaded (executemany on SQLite,
+COPY on PostgreSQL), folded into the aggregates once (timed), then each page is fetched through
+the real router (FastAPI, Jinja2 rendering included) and the median of several fetches reported.
+
+    python -m bench dashboard --events 1000000
+    python -m bench dashboard --db postgresql://user@127.0.0.1:5432/db --events 10000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from bench.common import loadavg, markdown_table, write_results
+from bench.intel_data import synthetic_events
+from sipwarden.events import Event
+from sipwarden.hub.ui import ui_router
+from sipwarden.intel import aggregates
+from sipwarden.store import Store
+from sipwarden.store import intel_queries as q
+from sipwarden.store.store import engine_url
+
+#: Milliseconds a page may take (median).
+GOAL_PAGE_MS = 300
+#: Fetches of each page; the median is reported (the first fetch warms caches and is not counted).
+PAGE_REPEATS = 10
+#: Events per bulk-load round trip.
+LOAD_CHUNK = 50_000
+_COLUMNS = (
+    "id", "ts", "kind", "source", "sensor", "src_ip", "method", "user_agent", "tool", "username", "password",
+    "target", "target_e164", "target_country", "detail", "count",
+)  # fmt: skip
+
+
+def _chunks(events: Iterator[Event], size: int) -> Iterator[list[Event]]:
+    while chunk := list(islice(events, size)):
+        yield chunk
+
+
+def _copy_postgres(url: str, events: Iterator[Event]) -> None:
+    import psycopg
+
+    dsn = engine_url(url).replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        with cur.copy(f"COPY events ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+            for ev in events:
+                copy.write_row(
+                    (ev.id, ev.ts, ev.kind, ev.source, ev.sensor, ev.src_ip, ev.method, ev.user_agent, ev.tool,
+                     ev.username, ev.password, ev.target, ev.target_e164, ev.target_country, json.dumps(dict(ev.detail)),
+                     ev.count)
+                )  # fmt: skip
+        conn.commit()
+
+
+def load(store: Store, url: str, n: int) -> float:
+    """Bulk-load `n` synthetic events; return seconds."""
+    started = time.perf_counter()
+    if store.dialect == "postgresql":
+        _copy_postgres(url, synthetic_events(n))
+    else:
+        for chunk in _chunks(synthetic_events(n), LOAD_CHUNK):
+            store.add_events(chunk)
+    return time.perf_counter() - started
+
+
+def _median_ms(fn: Callable[[], Any]) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(PAGE_REPEATS):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(times), 1)
+
+
+def run(url: str, n: int) -> dict[str, Any]:
+    """Load, aggregate and time the pages."""
+    store = Store.open(url)
+    try:
+        present = store.count_events()
+        load_s = load(store, url, n - present) if present < n else 0.0
+        started = time.perf_counter()
+        folded = aggregates.refresh(store, max_events=n + 1)
+        fold_s = time.perf_counter() - started
+        app = FastAPI()
+        app.include_router(ui_router(store), prefix="/ui")
+        client = TestClient(app, client=("127.0.0.1", 50000))
+        [top] = q.top(store, "ip", 1)
+
+        def page(path: str) -> None:
+            response = client.get(path)
+            assert response.status_code == 200, (path, response.status_code)
+
+        result = {
+            "backend": store.dialect,
+            "events": store.count_events(),
+            "sources": q.count_keys(store, "ip"),
+            "facet_rows": _facet_rows(store),
+            "load_s": round(load_s, 1),
+            "fold_events_per_s": round(folded / fold_s) if folded else None,
+            "overview_ms": _median_ms(lambda: page("/ui/")),
+            "attacker_top_ms": _median_ms(lambda: page(f"/ui/attackers/{top.key}")),
+            "attacker_top_events": top.count,
+            "number_ms": _median_ms(lambda: page("/ui/numbers/+2314599711")),
+            "load_1m": loadavg(),
+        }
+    finally:
+        store.close()
+    return result
+
+
+def _facet_rows(store: Store) -> int:
+    from sqlalchemy import func, select
+
+    from sipwarden.store.intel_tables import intel_facets
+
+    with store.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(intel_facets)).scalar_one())
+
+
+def main(argv: Sequence[str]) -> int:
+    """Entry point of `python -m bench dashboard`."""
+    parser = argparse.ArgumentParser(prog="python -m bench dashboard", description=__doc__)
+    parser.add_argument("--db", default=None, help="store URL (default: a new SQLite file in a temp dir)")
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="sipwarden-bench-") as tmp:
+        url = args.db or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        result = run(url, args.events)
+    write_results(
+        f"dashboard_{result['backend']}_{args.events}",
+        {"goal": {"page_ms": GOAL_PAGE_MS}, "result": result},
+        Path(args.out) if args.out else None,
+    )
+    print(markdown_table(list(result), [list(result.values())]))
+    ok = max(result["overview_ms"], result["attacker_top_ms"]) <= GOAL_PAGE_MS
+    return 0 if ok else 1
