@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from sipwarden.events import Event
-from sipwarden.sensors.honeypot.core import MAX_HOLD_SECONDS, HoneypotCore
+from sipwarden.sensors.honeypot.core import HoneypotCore
 from sipwarden.sensors.honeypot.outputs import Output, Peer, Reply, SendTo, StartMedia, StopMedia
+from sipwarden.sensors.honeypot.recovery import MAX_HOLD_SECONDS
 from sipwarden.sensors.honeypot.responses import MAX_AMPLIFICATION, bounded_reply
 from sipwarden.sip.headers import parse_name_addr, parse_via
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from sipwarden.sensors.honeypot.outputs import Peer
 from sipwarden.sip.errors import ProtocolError
@@ -24,6 +24,27 @@ MAX_SEEN_CALL_IDS: Final = 10_000
 MAX_PORT_PROBES: Final = 32
 #: Payload types we answer with: 0 PCMU, 8 PCMA (RFC 3551 table 4), 101 telephone-event (RFC 4733).
 SUPPORTED_PAYLOADS: Final = (0, 8, 101)
+
+
+class PortReserver(Protocol):
+    """The I/O layer's hold on RTP ports: `reserve` binds (True if it could), `release` lets go of a
+    reserved port that no call used. Ports of calls are closed by StopMedia."""
+
+    def reserve(self, host: str, port: int) -> bool:
+        """Hold `port` on `host` for a call about to be answered."""
+
+    def release(self, host: str, port: int) -> None:
+        """Give up a reservation that no StartMedia claimed."""
+
+
+class NoReservation:
+    """For the sans-I/O core on its own (tests): every port is usable."""
+
+    def reserve(self, host: str, port: int) -> bool:
+        return True
+
+    def release(self, host: str, port: int) -> None:
+        return None
 
 
 class PortPool:

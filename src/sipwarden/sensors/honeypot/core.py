@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from sipwarden.events import Event, EventKind, bound_raw
 from sipwarden.intel.numbers import normalize_dialled, target_from_uri_user
 from sipwarden.sensors.honeypot.aggregate import Aggregator
-from sipwarden.sensors.honeypot.auth import Authenticator, AuthResult, Search
+from sipwarden.sensors.honeypot.auth import Authenticator, AuthResult
 from sipwarden.sensors.honeypot.bait import BaitPolicy, BaitRange
-from sipwarden.sensors.honeypot.calls import Call, CallTable, PortPool, plan_media
+from sipwarden.sensors.honeypot.calls import Call, CallTable, NoReservation, PortPool, PortReserver, plan_media
 from sipwarden.sensors.honeypot.fields import (
     BRANCH,
     TAG,
@@ -34,6 +33,7 @@ from sipwarden.sensors.honeypot.fields import (
 from sipwarden.sensors.honeypot.outputs import Emit, Output, Peer, Reply, SendTo, StartMedia, StopMedia
 from sipwarden.sensors.honeypot.personas import Persona
 from sipwarden.sensors.honeypot.ratelimit import RateLimiter
+from sipwarden.sensors.honeypot.recovery import HeldEvents
 from sipwarden.sensors.honeypot.responses import bounded_reply, build_response
 from sipwarden.sensors.honeypot.tools import recognise
 from sipwarden.sip.digest import make_challenge, parse_authorization
@@ -48,13 +48,6 @@ log = logging.getLogger(__name__)
 T1_SECONDS: Final = 0.5
 T2_SECONDS: Final = 4.0
 ACK_TIMEOUT_SECONDS: Final = 64 * T1_SECONDS
-#: Refused credentials whose password search goes on from the timer; beyond this, events go out at once
-#: without the password. Guesses spent per timer tick (~30 ms of CPU every 0.5 s) and per held event
-#: before the next one gets its turn.
-MAX_PENDING_RECOVERIES: Final = 100
-MAX_HOLD_SECONDS: Final = 60.0
-RECOVERY_TRIES_PER_TICK: Final = 20_000
-RECOVERY_SLICE: Final = 5_000
 #: Request methods that may start a dialog or be challenged; others are refused with 405.
 CHALLENGED_METHODS: Final = frozenset({"SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER", "INFO", "UPDATE", "PRACK"})
 
@@ -75,27 +68,6 @@ class CoreConfig:
     call_timeout_seconds: float
     max_call_seconds: float
     sensor: str = ""
-
-
-class PortReserver(Protocol):
-    """The I/O layer's hold on RTP ports: `reserve` binds (True if it could), `release` lets go of a
-    reserved port that no call used. Ports of calls are closed by StopMedia."""
-
-    def reserve(self, host: str, port: int) -> bool:
-        """Hold `port` on `host` for a call about to be answered."""
-
-    def release(self, host: str, port: int) -> None:
-        """Give up a reservation that no StartMedia claimed."""
-
-
-class _NoReservation:
-    """For the sans-I/O core on its own (tests): every port is usable."""
-
-    def reserve(self, host: str, port: int) -> bool:
-        return True
-
-    def release(self, host: str, port: int) -> None:
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +100,7 @@ class HoneypotCore:
         ports: PortReserver | None = None,
     ) -> None:
         self.config = config
-        self.ports = ports or _NoReservation()
+        self.ports = ports or NoReservation()
         self.persona = config.persona
         self.token = token
         self.policy = BaitPolicy(config.bait, config.weak_passwords, accept_own_number=config.accept_own_number)
@@ -137,7 +109,7 @@ class HoneypotCore:
         self.aggregator = Aggregator(config.aggregate_seconds)
         self.calls = CallTable(PortPool(*config.rtp_ports))
         self.dropped_replies = 0
-        self._recoveries: deque[tuple[Event, Search, float]] = deque()
+        self.held = HeldEvents(self.auth)
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -163,7 +135,7 @@ class HoneypotCore:
     def handle_timer(self, now: float) -> list[Output]:
         """Close aggregation windows and end calls that went silent or ran too long."""
         out: list[Output] = [Emit(e) for e in self.aggregator.flush(now)]
-        out += self._resume_searches(now)
+        out += [Emit(e) for e in self.held.resume(now)]
         for call in self.calls.unacknowledged(now):
             if now - call.started >= ACK_TIMEOUT_SECONDS:
                 # RFC 3261 13.3.1.4: no ACK within 64*T1 ends the dialog.
@@ -201,8 +173,7 @@ class HoneypotCore:
         for call_id in list(self.calls.calls):
             out += self.end_call(call_id, now, "shutdown")
         out += [Emit(e) for e in self.aggregator.flush_all()]
-        out += [Emit(event) for event, _, _ in self._recoveries]
-        self._recoveries.clear()
+        out += [Emit(e) for e in self.held.release_all()]
         return out
 
     def make_event(self, kind: EventKind, peer: Peer, now: float, **fields: Any) -> Event:
@@ -319,34 +290,11 @@ class HoneypotCore:
     def _refusal(self, ctx: _Ctx, kind: EventKind, result: AuthResult, **fields: Any) -> list[Output]:
         """The event for refused credentials; held back while its password search goes on."""
         detail = {"recovered_by": result.recovered_by} if result.recovered_by else {}
-        if result.search is not None and len(self._recoveries) < MAX_PENDING_RECOVERIES:
+        if result.search is not None:
             event = self._event(ctx, kind, username=result.username, detail=detail, **fields)
-            self._recoveries.append((event, result.search, ctx.now))
-            return []
+            if self.held.hold(event, result.search, ctx.now):
+                return []
         return self._record(ctx, kind, username=result.username, password=result.password, detail=detail, **fields)
-
-    def _resume_searches(self, now: float) -> list[Output]:
-        """Spend RECOVERY_TRIES_PER_TICK guesses on held events, round-robin; emit the finished ones
-        and those held for MAX_HOLD_SECONDS (detection must not wait long for evidence)."""
-        out: list[Output] = []
-        for item in [r for r in self._recoveries if now - r[2] >= MAX_HOLD_SECONDS]:
-            self._recoveries.remove(item)
-            out.append(Emit(item[0]))
-        budget = RECOVERY_TRIES_PER_TICK
-        for _ in range(len(self._recoveries) * 2 + RECOVERY_TRIES_PER_TICK // RECOVERY_SLICE):
-            if not self._recoveries or budget <= 0:
-                break
-            event, search, _held = self._recoveries[0]
-            found, finished = self.auth.resume(search, min(budget, RECOVERY_SLICE))
-            budget -= RECOVERY_SLICE
-            if not finished:
-                self._recoveries.rotate(-1)
-                continue
-            self._recoveries.popleft()
-            if found is not None:
-                event = event.replace(password=found, detail={**event.detail, "recovered_by": "search"})
-            out.append(Emit(event))
-        return out
 
     def _challenge(self, ctx: _Ctx) -> tuple[tuple[str, str], ...]:
         challenge = make_challenge(self.persona.realm, lambda: self.token(16), qop=self.persona.qop)
