@@ -95,7 +95,9 @@ def free_port() -> int:
 def serving(app: FastAPI) -> Iterator[str]:
     """Run `app` with uvicorn on a free loopback port in a thread; yield its base URL (no slash)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
