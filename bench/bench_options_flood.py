@@ -346,8 +346,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(table(rows))
     for target in targets:
-        best = [r for r in rows if r["target"] == target and meets_goal(r)]
-        print(f"{target}: goal {'met' if best else 'NOT met'}" + (f" up to {best[-1]['rate']}/s" if best else ""))
+        met = [str(r["rate"]) for r in rows if r["target"] == target and meets_goal(r)]
+        print(f"{target}: goal " + (f"met at {', '.join(met)}/s offered" if met else "NOT met"))
     print(f"results: {path}")
     unaccounted = [r for r in rows if "store" in r and not r["store"]["accounted"]]
     return 1 if unaccounted else 0
