@@ -25,7 +25,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from sipwarden.events import utcnow
 from sipwarden.hub import compat, pages
 from sipwarden.hub.auth import Caller
-from sipwarden.hub.body import read_body
+from sipwarden.hub.body import ERROR_RESPONSES, read_body
 from sipwarden.hub.formats import FORMATS, listing_dict
 from sipwarden.hub.policy import Evidence, evidence_from_events, parse_address
 from sipwarden.hub.service import HubService, decisions_of
@@ -74,7 +74,7 @@ def _batch_schema(model: type[EventIn] | type[DecisionIn], max_items: int) -> di
 
 def v1_router(svc: HubService) -> APIRouter:
     """The native API."""
-    router = APIRouter(prefix="/v1")
+    router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
     settings = svc.settings
 
     def rate(caller: Caller, cost: int) -> None:
@@ -249,7 +249,7 @@ async def _events(request: Request, svc: HubService, cursor: int) -> AsyncIterat
 
 def admin_router(svc: HubService) -> APIRouter:
     """Delisting and the review of web reports (admin keys)."""
-    router = APIRouter(prefix="/v1/admin")
+    router = APIRouter(prefix="/v1/admin", responses=ERROR_RESPONSES)
 
     @router.post("/delist/{ip}")
     def delist(request: Request, ip: str, reason: Annotated[str, Query(min_length=1, max_length=500)]) -> JSONResponse:

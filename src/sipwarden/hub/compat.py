@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sipwarden.events import utcnow
+from sipwarden.hub.body import ERROR_RESPONSES
 from sipwarden.hub.repo import Listing
 from sipwarden.hub.service import HUB_SCENARIO, HubService
 
@@ -73,7 +74,7 @@ class ApibanCheck(BaseModel):
 
 def router(svc: HubService) -> APIRouter:
     """The compatibility endpoints."""
-    r = APIRouter()
+    r = APIRouter(responses=ERROR_RESPONSES)
 
     # -- SentryPeer ---------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from sipwarden.events import utcnow
-from sipwarden.hub.body import read_body
+from sipwarden.hub.body import ERROR_RESPONSES, read_body
 from sipwarden.hub.service import HubService
 
 #: A report form is small; anything larger is not a person typing.
@@ -36,7 +36,7 @@ _FORM: Final = """<!doctype html>
 
 def router(svc: HubService) -> APIRouter:
     """`GET /report` (the form) and `POST /report` (store a pending report)."""
-    r = APIRouter()
+    r = APIRouter(responses=ERROR_RESPONSES)
 
     @r.get("/report", response_class=HTMLResponse)
     def form() -> HTMLResponse:
