@@ -7,6 +7,7 @@ set -euo pipefail
 declare -A wanted=(
   [sipp]=sip-tester
   [sipsak]=sipsak
+  [wrk]=wrk
   [nft]=nftables
   [ip]=iproute2
   [conntrack]=conntrack
