@@ -26,6 +26,7 @@ from sipwarden.events import utcnow
 from sipwarden.hub import compat, pages
 from sipwarden.hub.auth import Caller
 from sipwarden.hub.body import ERROR_RESPONSES, read_body
+from sipwarden.hub.fastpath import CheckFastPath
 from sipwarden.hub.formats import FORMATS, listing_dict
 from sipwarden.hub.policy import Evidence, evidence_from_events, parse_address
 from sipwarden.hub.service import HubService, decisions_of
@@ -72,6 +73,16 @@ def _batch_schema(model: type[EventIn] | type[DecisionIn], max_items: int) -> di
     }
 
 
+def _check_body(svc: HubService, addr: str) -> bytes:
+    listing = svc.repo.listing(addr)
+    if listing is None:
+        return json.dumps({"ip": addr, "listed": False}).encode()
+    body = listing_dict(listing)
+    if not listing.listed:
+        body["delisted_reason"] = listing.delisted_reason
+    return json.dumps(body).encode()
+
+
 def v1_router(svc: HubService) -> APIRouter:
     """The native API."""
     router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
@@ -108,20 +119,19 @@ def v1_router(svc: HubService) -> APIRouter:
         return Response(body, media_type=media, headers=headers)
 
     @router.get("/check/{ip}")
-    def check(request: Request, ip: str) -> JSONResponse:
-        """Whether one address is listed, with its evidence summary."""
-        svc.auth.caller(request, "reader")
+    async def check(request: Request, ip: str) -> Response:
+        """Whether one address is listed, with its evidence summary (at most CHECK_CACHE_SECONDS old)."""
+        if not svc.auth.cached_reader(request):
+            await run_in_threadpool(svc.auth.caller, request, "reader")
         try:
             addr = str(parse_address(ip))
         except ValueError:
             raise HTTPException(400, "not an IP address") from None
-        listing = svc.repo.listing(addr)
-        if listing is None:
-            return JSONResponse({"ip": addr, "listed": False})
-        body = listing_dict(listing)
-        if not listing.listed:
-            body["delisted_reason"] = listing.delisted_reason
-        return JSONResponse(body)
+        body = svc.check_cache.get(addr, asyncio.get_running_loop().time())
+        if body is None:
+            body = await run_in_threadpool(_check_body, svc, addr)
+            svc.check_cache.put(addr, body, asyncio.get_running_loop().time())
+        return Response(body, media_type="application/json")
 
     @router.get("/numbers")
     def numbers(request: Request, format: Annotated[str, Query(pattern="^(json|plain|csv)$")] = "json") -> Response:
@@ -324,6 +334,8 @@ def create_hub_app(store: Store, settings: HubSettings) -> FastAPI:
     app = FastAPI(title="sipwarden hub", version="1", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.hub = svc
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=GZIP_LEVEL)
+    # Added last, so it runs first: cached check answers skip everything else.
+    app.add_middleware(CheckFastPath, svc=svc)
 
     @app.get("/health-check")
     def health_check() -> JSONResponse:

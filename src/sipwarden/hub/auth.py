@@ -102,6 +102,18 @@ class Authenticator:
             return False
         return any(addr.version == net.version and addr in net for net in self.anonymous)
 
+    def cached_reader(self, request: Request) -> bool:
+        """True when the request's key is a live key in the cache (any role may read); no I/O,
+        so the hottest read path can answer on the event loop."""
+        key = presented_key(request)
+        return key is not None and self.is_cached_live(key)
+
+    def is_cached_live(self, key: str) -> bool:
+        """True when `key` is a live key in the cache (no I/O)."""
+        with self._lock:
+            hit = self._cache.get(key)
+        return hit is not None and hit[1] is not None and self.clock() - hit[0] < KEY_CACHE_SECONDS
+
     def caller(self, request: Request, role: str, key: str | None = None) -> Caller:
         """The caller, who must hold at least `role` (`reader` may be anonymous); 401/403 otherwise."""
         key = key if key is not None else presented_key(request)

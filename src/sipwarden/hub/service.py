@@ -32,6 +32,39 @@ FEED_CACHE_MAX: Final = 32
 HUB_SCENARIO: Final = "sipwarden/hub-blocklist"
 
 
+#: Seconds a `check` answer is reused by one process. PBXs ask about the same sources over and over
+#: (every INVITE from an attacker); one second of staleness turns most lookups into a dict hit.
+CHECK_CACHE_SECONDS: Final = 1.0
+#: Answers kept at most; the cache is simply emptied when full (it refills within a second).
+CHECK_CACHE_MAX: Final = 100_000
+
+
+class CheckCache:
+    """Short-lived answers of the check endpoint; time is a parameter."""
+
+    def __init__(self, ttl: float = CHECK_CACHE_SECONDS, size: int = CHECK_CACHE_MAX) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._items: dict[str, tuple[float, bytes]] = {}
+
+    def get(self, ip: str, now: float) -> bytes | None:
+        """The answer stored for `ip` if younger than the TTL."""
+        hit = self._items.get(ip)
+        if hit is None or now - hit[0] >= self.ttl:
+            return None
+        return hit[1]
+
+    def put(self, ip: str, body: bytes, now: float) -> None:
+        """Remember an answer."""
+        if len(self._items) >= self.size:
+            self._items.clear()
+        self._items[ip] = (now, body)
+
+    def clear(self) -> None:
+        """Forget everything (after a change this process made)."""
+        self._items.clear()
+
+
 def listing_decision(listing: Listing, change: Change | None = None) -> Decision:
     """A listing as a Decision record (what the stream and agents receive)."""
     removed = change is not None and change.op == "del"
@@ -63,6 +96,7 @@ class HubService:
         self._feeds: dict[tuple[str, int], tuple[bytes, str]] = {}
         self._feed_lock = threading.Lock()
         self._last_sweep = float("-inf")
+        self.check_cache = CheckCache()
 
     def sweep(self, now: datetime, *, force: bool = False) -> int:
         """Delist expired entries, at most every SWEEP_INTERVAL seconds unless forced."""
@@ -109,6 +143,7 @@ class HubService:
         # Endpoints run in the thread pool; asyncio objects are touched only from the loop's thread.
         if self.signal is not None and self.loop is not None:
             self.loop.call_soon_threadsafe(self.signal.notify)
+            self.loop.call_soon_threadsafe(self.check_cache.clear)
 
 
 def decisions_of(changes: Sequence[tuple[Change, Listing]]) -> list[tuple[Change, Decision]]:
