@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,8 +48,3 @@ def split_families(ips: Sequence[str]) -> tuple[list[str], list[str]]:
 def is_v6(ip: str) -> bool:
     """True for IPv6 text (canonical text has a colon only then)."""
     return ":" in ip
-
-
-def host_mask(ip: str) -> str:
-    """Dotted or prefix mask of a single host, as Asterisk ACLs spell it."""
-    return "255.255.255.255" if ipaddress.ip_address(ip).version == 4 else "128"
