@@ -160,3 +160,62 @@ def test_stix_bundle_is_valid_stix_21(hub: Hub) -> None:
     assert all(i.spec_version == "2.1" and i.valid_until > i.valid_from for i in indicators)
     # Same list, same bytes: the bundle id derives from the cursor.
     assert feed(hub, "stix") == text
+
+
+KAMAILIO_CFG = """#!KAMAILIO
+debug=2
+log_stderror=yes
+children=1
+listen=udp:127.0.0.1:{port}
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+loadmodule "sl.so"
+loadmodule "ctl.so"
+loadmodule "permissions.so"
+modparam("ctl", "binrpc", "unix:{ctl}")
+modparam("permissions", "address_file", "{addresses}")
+request_route {{
+    if (allow_source_address("66")) {{ sl_send_reply("403", "Listed"); exit; }}
+    sl_send_reply("200", "OK");
+}}
+"""
+
+
+def test_kamailio_loads_the_address_file(hub: Hub, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import time
+
+    from hub_testkit import free_port
+
+    if shutil.which("kamailio") is None or shutil.which("kamcmd") is None:
+        pytest.skip("kamailio not installed (scripts/install-system-deps.sh)")
+    addresses = tmp_path / "address.list"
+    addresses.write_text(feed(hub, "kamailio"))
+    ctl = tmp_path / "ctl.sock"
+    cfg = tmp_path / "kamailio.cfg"
+    cfg.write_text(KAMAILIO_CFG.format(port=free_port(), ctl=ctl, addresses=addresses))
+    proc = subprocess.Popen(
+        ["kamailio", "-DD", "-E", "-f", str(cfg), "-w", str(tmp_path), "-Y", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        dump = ""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            done = run("kamcmd", "-s", f"unix:{ctl}", "permissions.addressDump", check=False)
+            if done.returncode == 0:
+                dump = done.stdout
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        for ip in FIRST:
+            assert ip in dump, dump
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
