@@ -31,7 +31,9 @@ MAX_SHARED_UA_ADDRESSES: Final = 5
 MAX_GRAPH_ROWS: Final = 200_000
 #: Score weights: a cracked account is the strongest sign of a real incident, a high-risk number next.
 #: Most addresses one dossier's campaign walk visits.
-MAX_COMPONENT_ADDRESSES: Final = 200
+MAX_COMPONENT_ADDRESSES: Final = 100
+#: Levels of the walk (address -> number -> addresses -> ...); campaigns are shallow graphs.
+MAX_WALK_LEVELS: Final = 8
 #: Most neighbours taken from one node during the walk.
 MAX_NODE_LINKS: Final = 500
 SCORE_CRACKED: Final = 10.0
@@ -210,58 +212,64 @@ def load_campaigns(store: Store) -> list[Campaign]:
 def campaign_of(store: Store, ip: str) -> Campaign | None:
     """The campaign of one address, found by walking its links outward (no scan of every address).
 
-    The walk stops at MAX_COMPONENT_ADDRESSES addresses: a number dialled by thousands of sources
-    would otherwise pull half the internet into one dossier.
+    The walk goes level by level with one query per level and kind of node, and stops at
+    MAX_COMPONENT_ADDRESSES addresses: a number dialled by thousands of sources would otherwise pull
+    half the internet into one dossier.
     """
-    start = f"ip:{ip}"
-    seen: set[str] = {start}
-    queue = [start]
+    seen: set[str] = {f"ip:{ip}"}
+    level = [f"ip:{ip}"]
     obs: list[Observation] = []
     success: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
     use: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
     addresses = 0
-    while queue and addresses < MAX_COMPONENT_ADDRESSES:
-        node = queue.pop(0)
+    for _ in range(MAX_WALK_LEVELS):
+        if not level or addresses >= MAX_COMPONENT_ADDRESSES:
+            break
+        ips = [n for n in level if n.startswith("ip:")][: MAX_COMPONENT_ADDRESSES - addresses]
+        accounts = [n.split(":", 1)[1] for n in level if n.startswith(("acct:", "acct?:"))]
+        values = [n for n in level if n.startswith(("num:", "ua:"))]
+        addresses += len(ips)
         neighbours: list[str] = []
-        if node.startswith("ip:"):
-            addresses += 1
-            facets = q.facets(store, node, per_facet=MAX_NODE_LINKS)
+        by_ip = q.facets_many(store, ips, per_facet=MAX_NODE_LINKS, only=("number", "cracked", "ua", "username"))
+        for subject, facets in by_ip.items():
             active = "number" in facets or "cracked" in facets
             for facet, prefix in (("number", "num:"), ("cracked", "acct:"), ("ua", "ua:")):
                 if facet == "ua" and not active:
                     continue  # a scanner's User-Agent joins nothing (see load_campaigns)
                 for row in facets.get(facet, []):
-                    obs.append(Observation(node[3:], prefix + row.key, row.first, row.last, row.count))
+                    obs.append(Observation(subject[3:], prefix + row.key, row.first, row.last, row.count))
                     neighbours.append(prefix + row.key)
-            for row in facets.get("username", []):
-                neighbours.append("acct?:" + row.key)  # used, if the account's facets say so
-        elif node.startswith(("acct:", "acct?:")):
-            account = node.split(":", 1)[1]
-            facets = q.facets(store, f"acct:{account}", per_facet=MAX_NODE_LINKS)
-            for row in facets.get("success_ip", []):
-                success[account].append((row.key, row.first))
-            for row in facets.get("use_ip", []):
-                use[account].append((row.key, row.first))
-            if account in success:
+            neighbours += ["acct?:" + row.key for row in facets.get("username", [])]
+        by_acct = q.facets_many(
+            store, [f"acct:{a}" for a in accounts], per_facet=MAX_NODE_LINKS, only=("success_ip", "use_ip")
+        )
+        for subject, facets in by_acct.items():
+            account = subject[5:]
+            success[account] += [(r.key, r.first) for r in facets.get("success_ip", [])]
+            use[account] += [(r.key, r.first) for r in facets.get("use_ip", [])]
+            if facets.get("success_ip"):  # only a cracked account links its users
                 neighbours += [f"ip:{r.key}" for r in (*facets.get("success_ip", []), *facets.get("use_ip", []))]
-        else:
+        for node in values:
             facet = "number" if node.startswith("num:") else "ua"
-            found = q.subjects_with(store, facet, node.split(":", 1)[1], prefix="ip:", limit=MAX_NODE_LINKS)
+            # Any MAX_NODE_LINKS of them (the walk is bounded anyway); a User-Agent only needs to
+            # show that it is shared by too many to be a fingerprint.
+            limit = MAX_SHARED_UA_ADDRESSES + 1 if facet == "ua" else MAX_NODE_LINKS
+            found = q.subjects_with(store, facet, node.split(":", 1)[1], prefix="ip:", limit=limit, ordered=False)
             if facet == "ua":
                 if len(found) > MAX_SHARED_UA_ADDRESSES:
                     continue  # a tool's default User-Agent: not a fingerprint
                 # As in load_campaigns: a User-Agent joins only addresses that called or cracked.
                 found = [(sub, row) for sub, row in found if sub in seen or _is_active(store, sub)]
             neighbours += [subject for subject, _ in found]
+        level = []
         for n in neighbours:
             if n not in seen:
                 seen.add(n)
-                queue.append(n)
-    links = crack_links({a: v for a, v in success.items()}, use)
-    numbers = {o.node[4:] for o in obs if o.node.startswith("num:")}
-    dial_times = {
-        n: [r.first for r in q.facets(store, f"num:{n}").get("dial", [])] for n in sorted(numbers)[:MAX_NODE_LINKS]
-    }
+                level.append(n)
+    links = crack_links(dict(success), use)
+    numbers = sorted({o.node[4:] for o in obs if o.node.startswith("num:")})[:MAX_NODE_LINKS]
+    dials = q.facets_many(store, [f"num:{n}" for n in numbers], per_facet=MAX_NODE_LINKS, only=("dial",))
+    dial_times = {n: [r.first for r in dials.get(f"num:{n}", {}).get("dial", [])] for n in numbers}
     found_campaigns = campaigns_of(build_campaigns(obs, links, dial_times), ip)
     return found_campaigns[0] if found_campaigns else None
 

@@ -30,6 +30,8 @@ TIMELINE_EVENTS: Final = 200
 CADENCE_EVENTS: Final = 2000
 #: Values listed per facet.
 FACET_VALUES: Final = 50
+#: Most active days read for the visits (ten years).
+MAX_DAYS: Final = 3650
 #: A gap of more than this between active days starts a new visit ("it came back").
 RETURN_GAP: Final = timedelta(days=1)
 
@@ -186,9 +188,8 @@ def build_dossier(
     """The dossier of `ip` (call `aggregates.refresh` first so the counters are current)."""
     ip = normalize_ip(ip)
     owner = (ownership or NullOwnership()).lookup(ip)
-    facets = q.facets(store, f"ip:{ip}", per_facet=10_000)
-    days = facets.get("day", [])
-    facets = {k: v[:FACET_VALUES] for k, v in facets.items()}
+    facets = q.facets(store, f"ip:{ip}", per_facet=FACET_VALUES)
+    days = q.facets(store, f"ip:{ip}", per_facet=MAX_DAYS, only=("day",)).get("day", [])
     total = q.total(store, "ip", ip)
     timeline = store.events(ip=ip, limit=TIMELINE_EVENTS, newest=True)
     times = [ev.ts for ev in store.events(ip=ip, limit=CADENCE_EVENTS, newest=True)]
@@ -223,9 +224,10 @@ def build_number_report(store: Store, number: str) -> NumberReport | None:
     """The report of a number (any dial string is normalised first); None when never dialled."""
     dialled = normalize_dialled(number)
     e164 = dialled.e164 or number
-    facets = q.facets(store, f"num:{e164}", per_facet=10_000)
+    facets = q.facets(store, f"num:{e164}", per_facet=FACET_VALUES, only=("dial", "ip", "ua"))
     if not facets:
         return None
+    facets["day"] = q.facets(store, f"num:{e164}", per_facet=MAX_DAYS, only=("day",)).get("day", [])
     dials = facets.get("dial", [])
     variants = sorted(
         (Variant(r.key, normalize_dialled(r.key).prefix, r.count, r.first, r.last) for r in dials),
