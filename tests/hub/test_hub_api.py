@@ -325,3 +325,24 @@ def test_numbers_feed_from_trusted_honeypots(hub: Hub) -> None:
     assert numbers["numbers"] == [{**numbers["numbers"][0], "number": "+23276123456", "country": "SL", "count": 2}]
     assert hub.get("/v1/numbers?format=plain", hub.reader).text == "+23276123456\n"
     assert hub.get("/v1/numbers?format=csv", hub.reader).text.startswith("number,country,count")
+
+
+def test_concurrent_first_reports_of_one_address(store: Store) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sipwarden.hub.repo import HubRepo
+
+    repo = HubRepo(store, HubSettings())
+    now = utcnow()
+
+    def report(i: int) -> list[str]:
+        ev = Evidence(ip=ATTACKER, weight=1.0, trusted=False, count=1, reason="auth_failure", ts=now)
+        return repo.add_evidence(f"key{i:023d}", [ev], now)
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(report, range(8)))
+    # Every report counted, and the address listed exactly once (by whichever was third).
+    assert sum(len(r) for r in results) == 1
+    listing = repo.listing(ATTACKER)
+    assert listing is not None and listing.reporters == 8 and listing.listed
+    assert [c.op for c, _ in repo.changes(0)] == ["add"]

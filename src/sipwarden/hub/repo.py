@@ -185,6 +185,11 @@ class HubRepo:
     def _record(self, conn: Connection, reporter_id: str, ev: Evidence, ip: str, now: datetime) -> bool:
         e = hub_evidence.c
         reason = ev.reason[:MAX_REASON_CHARS]
+        if self.pg:
+            # Two hub processes recording the first evidence about one address at once would both
+            # INSERT it; a per-address transaction lock makes the second wait and then UPDATE.
+            # (SQLite needs none: BEGIN IMMEDIATE already lets one writer in at a time.)
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:ip))"), {"ip": ip})
         found = conn.execute(select(e.count, e.first_ts).where(e.ip == ip, e.key_id == reporter_id)).first()
         if found is None:
             conn.execute(
