@@ -3,6 +3,8 @@ schema allows may make the hub fail (5xx) or answer outside its documented shape
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -20,6 +22,9 @@ _STORE = Store.open(f"sqlite:///{_DIR / 'schema.db'}")
 _SETTINGS = HubSettings(rate_per_second=1e6, rate_burst=10**7)
 _KEY, _ = HubRepo(_STORE, _SETTINGS).create_key("fuzzer", "admin", trusted=True, now=utcnow())
 APP = create_hub_app(_STORE, _SETTINGS)
+# schemathesis needs the app when the module is collected, before fixtures exist; clean up at exit.
+atexit.register(shutil.rmtree, _DIR, True)
+atexit.register(_STORE.close)
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
