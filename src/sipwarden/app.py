@@ -2,7 +2,8 @@
 
 ```
 honeypot ─┐
-log tail ─┴─> EventWriter (store) + Guard (detect -> enforce -> store decisions -> notify)
+log tail ─┼─> EventWriter (store) + Guard (detect -> enforce -> store decisions -> notify)
+cdr tail ─┘   (the CDR monitor's own fraud decisions go straight to the Guard)
 web page  <── store
 ```
 
@@ -26,8 +27,10 @@ from sipwarden.config import Settings
 from sipwarden.enforce import BanBackend, EnforceError, build_backend
 from sipwarden.enforce.dryrun import DryRunBackend
 from sipwarden.enforce.guard import Guard
-from sipwarden.events import Event
+from sipwarden.events import Decision, Event
+from sipwarden.hub.ui import ui_router
 from sipwarden.hub.web import create_web_app
+from sipwarden.sensors.cdr.monitor import monitor_from_settings
 from sipwarden.sensors.honeypot.runner import build_sinks, honeypot_from_settings
 from sipwarden.sensors.honeypot.server import Honeypot
 from sipwarden.store import EventWriter, Store, default_url
@@ -148,9 +151,21 @@ async def run_main(
                     name="logs",
                 )
             )
+        monitor = monitor_from_settings(settings)
+        if monitor is not None:
+
+            async def emit(item: Event | Decision) -> None:
+                if isinstance(item, Decision):
+                    await guard.apply([item])  # bans of the fraudulent calls' source addresses
+                else:
+                    sink.put(item)
+
+            running.tasks.append(asyncio.create_task(monitor.run(emit, stop), name="cdr"))
         if settings.web.enabled:
             host, port = split_host_port(settings.web.listen)
-            config = uvicorn.Config(create_web_app(store), host=host, port=port, log_level="warning", lifespan="off")
+            web_app = create_web_app(store)
+            web_app.include_router(ui_router(store, settings), prefix="/ui")  # the investigation dashboard
+            config = uvicorn.Config(web_app, host=host, port=port, log_level="warning", lifespan="off")
             server = _QuietServer(config)
             running.tasks.append(asyncio.create_task(server.serve(), name="web"))
             while not server.started:

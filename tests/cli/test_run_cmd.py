@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sipwarden.events import Event
 from sipwarden.store import Store
 
 
@@ -44,14 +45,25 @@ OPTIONS = (
 )
 
 
-def test_run_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
+class _Running:
+    def __init__(self, proc: subprocess.Popen[str], sip_port: int, web_port: int, banner: str) -> None:
+        self.proc, self.sip_port, self.web_port, self.banner = proc, sip_port, web_port, banner
+
+    def stop(self) -> str:
+        self.proc.send_signal(signal.SIGTERM)
+        out, _ = self.proc.communicate(timeout=30)
+        assert self.proc.returncode == 0, out
+        return out
+
+
+def _start(tmp_path: Path, extra: str = "") -> _Running:
     sip_port, web_port = _free_port(), _free_port()
     config = tmp_path / "sipwarden.toml"
     config.write_text(
         f'[general]\ndata_dir = "{tmp_path / "var"}"\nsensor = "test-node"\n'
         f'[honeypot]\nlisten = ["udp:127.0.0.1:{sip_port}", "tcp:127.0.0.1:{sip_port}"]\n'
         f'[web]\nlisten = "127.0.0.1:{web_port}"\n'
-        '[enforce]\nbackend = "dry-run"\n'
+        '[enforce]\nbackend = "dry-run"\n' + extra
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "sipwarden", "run", "--config", str(config)],
@@ -60,18 +72,31 @@ def test_run_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "sipwarden is running" in line:
+            break
+    return _Running(proc, sip_port, web_port, "".join(lines))
+
+
+def _stored(tmp_path: Path) -> list[Event]:
+    store = Store.open(f"sqlite:///{tmp_path / 'var' / 'sipwarden.db'}")
     try:
-        assert proc.stdout is not None
-        lines: list[str] = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "sipwarden is running" in line:
-                break
-        text = "".join(lines)
+        return store.events(limit=100_000)
+    finally:
+        store.close()
+
+
+def test_run_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
+    running = _start(tmp_path)
+    sip_port, web_port, text = running.sip_port, running.web_port, running.banner
+    try:
         assert f"honeypot listening on udp:127.0.0.1:{sip_port}" in text, text
         assert f"honeypot listening on tcp:127.0.0.1:{sip_port}" in text, text
         assert f"web page: http://127.0.0.1:{web_port}/" in text, text
@@ -85,6 +110,9 @@ def test_run_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
 
         page = httpx.get(f"http://127.0.0.1:{web_port}/", timeout=5)
         assert page.status_code == 200
+        assert f"dashboard: http://127.0.0.1:{web_port}/ui/" in text, text
+        dashboard = httpx.get(f"http://127.0.0.1:{web_port}/ui/", timeout=30)
+        assert dashboard.status_code == 200 and "<canvas" in dashboard.text
         seen: list[dict[str, object]] = []
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not seen:
@@ -92,13 +120,11 @@ def test_run_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
             time.sleep(0.1)
         assert any(e["call_id"] == "run-test-1" and e["tool"] for e in seen), json.dumps(seen)[:2000]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, out
+        running.stop()
 
+    events = _stored(tmp_path)
     store = Store.open(f"sqlite:///{tmp_path / 'var' / 'sipwarden.db'}")
     try:
-        events = store.events()
         decisions = store.active_decisions(events[0].ts)
     finally:
         store.close()
@@ -127,3 +153,30 @@ def test_split_host_port_names_bad_text(listen: str) -> None:
 
     with pytest.raises(ValueError, match=listen):
         split_host_port(listen)
+
+
+def test_run_watches_call_records_for_toll_fraud(tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from tests.cdr.cdrgen import office_day, premium_burst, write_asterisk_csv
+
+    day = datetime(2026, 3, 10)
+    calls = office_day(day) + premium_burst(day.replace(hour=3), account="1001")
+    cdr = tmp_path / "Master.csv"
+    cdr.write_text("")  # like `tail -F`, the monitor reads what is written after it starts
+    running = _start(tmp_path, f'[cdr]\nenabled = true\npaths = ["{cdr}"]\npoll_seconds = 0.2\n')
+    time.sleep(1)
+    write_asterisk_csv(tmp_path / "new.csv", sorted(calls, key=lambda c: c.start))
+    with cdr.open("a") as out:
+        out.write((tmp_path / "new.csv").read_text())
+    try:
+        deadline = time.monotonic() + 20
+        fraud: list[Event] = []
+        while time.monotonic() < deadline and not fraud:
+            time.sleep(0.3)
+            fraud = [e for e in _stored(tmp_path) if e.kind == "fraud_call"]
+    finally:
+        running.stop()
+    assert fraud, running.banner
+    assert {e.username for e in fraud} == {"1001"}
+    assert all(e.target_country for e in fraud)

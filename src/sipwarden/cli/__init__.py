@@ -31,7 +31,22 @@ app = typer.Typer(
 )
 
 # The one list of command modules (STYLE.md, practice 5: plugins are listed in one place).
-for _module in (run_cmd, config_cmd, cdr_cmd, events_cmd, honeypot_cmd, parse_cmd, audit_cmd, replay_cmd, bans_cmd, watch_cmd, hub_cmd, report_cmd, export_cmd, ui_cmd):
+for _module in (
+    run_cmd,
+    config_cmd,
+    cdr_cmd,
+    events_cmd,
+    honeypot_cmd,
+    parse_cmd,
+    audit_cmd,
+    replay_cmd,
+    bans_cmd,
+    watch_cmd,
+    hub_cmd,
+    report_cmd,
+    export_cmd,
+    ui_cmd,
+):
     _module.register(app)
 
 

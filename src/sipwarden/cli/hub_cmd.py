@@ -59,7 +59,7 @@ def serve(
     if workers == 1:
         store = _open(settings)
         try:
-            uvicorn.run(create_hub_app(store, settings.hub), host=host, port=port, log_level="warning")
+            uvicorn.run(create_hub_app(store, settings.hub, full=settings), host=host, port=port, log_level="warning")
         finally:
             store.close()
         return

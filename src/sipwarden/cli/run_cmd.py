@@ -40,6 +40,7 @@ def run(
         out.print(f"firewall backend: {running.guard.backend.name}", highlight=False)
         if running.web_url:
             out.print(f"web page: {running.web_url}", highlight=False)
+            out.print(f"dashboard: {running.web_url}ui/", highlight=False)
         out.print("sipwarden is running; Ctrl-C stops it", highlight=False)
 
     async def main() -> None:

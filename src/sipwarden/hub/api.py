@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -22,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.gzip import GZipMiddleware
 
+from sipwarden.config import Settings
 from sipwarden.events import utcnow
 from sipwarden.hub import compat, pages
 from sipwarden.hub.auth import Caller
@@ -314,8 +314,11 @@ def admin_router(svc: HubService) -> APIRouter:
     return router
 
 
-def create_hub_app(store: Store, settings: HubSettings) -> FastAPI:
-    """The hub as an ASGI app over `store` (stateless: run as many as you like on one database)."""
+def create_hub_app(store: Store, settings: HubSettings, *, full: Settings | None = None) -> FastAPI:
+    """The hub as an ASGI app over `store` (stateless: run as many as you like on one database).
+
+    `full` is the whole configuration, for the dashboard's `[ui]` section (login, recordings).
+    """
     svc = HubService(store, settings)
 
     @contextlib.asynccontextmanager
@@ -351,14 +354,12 @@ def create_hub_app(store: Store, settings: HubSettings) -> FastAPI:
     app.include_router(admin_router(svc))
     app.include_router(compat.router(svc))
     app.include_router(pages.router(svc))
-    _include_ui(app, store)
+    _include_ui(app, store, full)
     return app
 
 
-def _include_ui(app: FastAPI, store: Store) -> None:
-    """Mount the investigation dashboard under /ui/ when that part is installed."""
-    try:
-        ui = importlib.import_module("sipwarden.hub.ui")
-    except ImportError:
-        return
-    app.include_router(ui.ui_router(store), prefix="/ui")
+def _include_ui(app: FastAPI, store: Store, full: Settings | None) -> None:
+    """Mount the investigation dashboard under /ui/."""
+    from sipwarden.hub.ui import ui_router
+
+    app.include_router(ui_router(store, full), prefix="/ui")

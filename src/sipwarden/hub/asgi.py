@@ -21,4 +21,4 @@ def create_from_env() -> FastAPI:
     config = os.environ.get(ENV_CONFIG)
     settings = load_settings(Path(config) if config else None)
     store = Store.open(os.environ.get(ENV_DB) or default_url(settings))
-    return create_hub_app(store, settings.hub)
+    return create_hub_app(store, settings.hub, full=settings)
