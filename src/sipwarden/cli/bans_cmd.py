@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from sipwarden.cli.common import ConfigOption, DbOption, err_console, load
+from sipwarden.cli.common import BackendOption, ConfigOption, DbOption, err_console, load
 from sipwarden.cli.events_cmd import printable
 from sipwarden.config import Settings
 from sipwarden.detect.durations import parse_duration
@@ -17,11 +17,6 @@ from sipwarden.events import Decision, utcnow
 from sipwarden.store import Store, default_url
 
 bans_app = typer.Typer(help="List, add and remove bans (store and firewall).", no_args_is_help=True)
-
-BackendOption = Annotated[
-    str | None,
-    typer.Option("--backend", help="nft, ipset, iptables or dry-run; default: [enforce] backend.", show_default=False),
-]
 
 
 def _open(settings: Settings) -> Store:

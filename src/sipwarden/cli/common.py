@@ -21,8 +21,12 @@ ConfigOption = Annotated[
 DbOption = Annotated[
     str | None,
     typer.Option(
-        "--db", help="Store URL (sqlite:///FILE or postgresql://...); overrides [store] url.", show_default=False
+        "--db", help="Store URL (sqlite:///FILE or postgresql://...); overrides \\[store] url.", show_default=False
     ),
+]
+BackendOption = Annotated[
+    str | None,
+    typer.Option("--backend", help="nft, ipset, iptables or dry-run; default: \\[enforce] backend.", show_default=False),
 ]
 
 

@@ -6,24 +6,18 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from sipwarden.app import Running, run_main
-from sipwarden.cli.common import ConfigOption, DbOption, err_console, load
+from sipwarden.cli.common import BackendOption, ConfigOption, DbOption, err_console, load
 from sipwarden.enforce import EnforceError
 from sipwarden.sensors.honeypot.tls import TlsSetupError
 
 
 def run(
-    backend: Annotated[
-        str | None,
-        typer.Option(
-            "--backend", help="nft, ipset, iptables or dry-run; default: [enforce] backend.", show_default=False
-        ),
-    ] = None,
+    backend: BackendOption = None,
     config: ConfigOption = None,
     db: DbOption = None,
 ) -> None:

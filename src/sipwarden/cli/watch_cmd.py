@@ -16,7 +16,7 @@ from typing import Annotated, Final
 
 import typer
 
-from sipwarden.cli.common import ConfigOption, DbOption, err_console, load
+from sipwarden.cli.common import BackendOption, ConfigOption, DbOption, err_console, load
 from sipwarden.config import Settings
 from sipwarden.enforce import BanBackend, EnforceError, build_backend
 from sipwarden.enforce.guard import Guard
@@ -98,12 +98,7 @@ def watch(
     fmt: Annotated[
         str, typer.Option("--format", "-f", help=f"auto or one of: {', '.join(FORMATS)}.", show_default=True)
     ] = "auto",
-    backend: Annotated[
-        str | None,
-        typer.Option(
-            "--backend", help="nft, ipset, iptables or dry-run; default: [enforce] backend.", show_default=False
-        ),
-    ] = None,
+    backend: BackendOption = None,
     from_start: Annotated[
         bool | None,
         typer.Option(
