@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sipwarden.agent.settings import AgentSettings
 from sipwarden.detect.settings import DetectSettings
 from sipwarden.enforce.notify_settings import NotifySettings
 from sipwarden.enforce.settings import EnforceSettings
@@ -57,6 +58,7 @@ class Settings(BaseModel):
     notify: NotifySettings = NotifySettings()
     hub: HubSettings = HubSettings()
     ui: UiSettings = UiSettings()
+    agent: AgentSettings = AgentSettings()
 
 
 class ConfigError(Exception):

@@ -1,0 +1,84 @@
+"""Helpers for the agent tests: real hub processes (`sipwarden hub`) on loopback, with keys."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.hub.hub_testkit import ATTACKER, ATTACKER2, ATTACKER6, event, free_port
+
+from sipwarden.events import utcnow
+from sipwarden.hub.repo import HubRepo
+from sipwarden.hub.settings import HubSettings
+from sipwarden.store import Store
+
+__all__ = ["ATTACKER", "ATTACKER2", "ATTACKER6", "event", "free_port", "hub_keys", "hub_process", "wait_for"]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def hub_keys(url: str) -> dict[str, str]:
+    """Create a trusted sensor key, two untrusted sensor keys and a reader key in the hub's store."""
+    store = Store.open(url)
+    try:
+        repo = HubRepo(store, HubSettings())
+        now = utcnow()
+        return {
+            "trusted": repo.create_key("honeypot-1", "sensor", trusted=True, now=now)[0],
+            "pbx1": repo.create_key("pbx-1", "sensor", trusted=False, now=now)[0],
+            "pbx2": repo.create_key("pbx-2", "sensor", trusted=False, now=now)[0],
+            "reader": repo.create_key("reader", "reader", trusted=False, now=now)[0],
+        }
+    finally:
+        store.close()
+
+
+@contextmanager
+def hub_process(db_url: str, port: int, *, config: Path | None = None) -> Iterator[str]:
+    """A `sipwarden hub` process on 127.0.0.1:`port`; yields its base URL, stops it afterwards."""
+    argv = [sys.executable, "-m", "sipwarden", "hub", "--db", db_url, "--listen", f"127.0.0.1:{port}"]
+    if config is not None:
+        argv += ["--config", str(config)]
+    proc = subprocess.Popen(argv, cwd=ROOT, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                out = proc.stdout.read().decode() if proc.stdout else ""
+                raise AssertionError(f"the hub exited ({proc.returncode}): {out}")
+            try:
+                if httpx.get(f"{url}/health-check", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the hub did not start in 30 s")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+async def wait_for(check: Callable[[], bool | Awaitable[bool]], timeout: float = 20.0, step: float = 0.05) -> bool:
+    """Poll `check` until it is true or `timeout` seconds pass; return its last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if not isinstance(result, bool):
+            result = await result
+        if result or time.monotonic() >= deadline:
+            return result
+        await asyncio.sleep(step)
