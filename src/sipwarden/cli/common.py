@@ -26,7 +26,9 @@ DbOption = Annotated[
 ]
 BackendOption = Annotated[
     str | None,
-    typer.Option("--backend", help="nft, ipset, iptables or dry-run; default: \\[enforce] backend.", show_default=False),
+    typer.Option(
+        "--backend", help="nft, ipset, iptables or dry-run; default: \\[enforce] backend.", show_default=False
+    ),
 ]
 
 
