@@ -64,9 +64,10 @@ def hub_process(db_url: str, port: int, *, config: Path | None = None) -> Iterat
             raise AssertionError("the hub did not start in 30 s")
         yield url
     finally:
+        # uvicorn waits for open streams on SIGTERM; a short grace, then the hard way (a crash is fine too).
         proc.terminate()
         try:
-            proc.wait(15)
+            proc.wait(2)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
