@@ -23,6 +23,7 @@ from typing import Final
 
 import uvicorn
 
+from sipwarden.agent import Agent
 from sipwarden.config import Settings
 from sipwarden.enforce import BanBackend, EnforceError, build_backend
 from sipwarden.enforce.dryrun import DryRunBackend
@@ -113,6 +114,7 @@ class Running:
     web_url: str | None
     store_url: str
     guard: Guard
+    agent: Agent | None = None
     tasks: list[asyncio.Task[object]] = field(default_factory=list)
 
 
@@ -132,11 +134,16 @@ async def run_main(
     await guard.start()
     feed = GuardFeed(guard)
     running = Running(honeypot=None, web_url=None, store_url=store_url, guard=guard)
+    if settings.agent.hub_url:  # share evidence with a hub and enforce its decisions
+        running.agent = Agent.for_guard(settings.agent, settings.general.data_dir, guard, store)
+        writer.on_commit = running.agent.queue_events  # stored events are queued for the hub, durably
     sink = build_sinks(settings, [writer, feed])
     server: _QuietServer | None = None
     try:
         running.tasks.append(asyncio.create_task(feed.run(), name="detection"))
         running.tasks.append(asyncio.create_task(_ticker(guard, stop), name="detection-timer"))
+        if running.agent is not None:
+            running.tasks.append(asyncio.create_task(running.agent.run(stop), name="agent"))
         if settings.honeypot.enabled:
             running.honeypot = honeypot_from_settings(settings, sink)
             await running.honeypot.start()
@@ -190,6 +197,8 @@ async def run_main(
                 task.cancel()
         await asyncio.gather(*running.tasks, return_exceptions=True)
         await sink.aclose()  # closes the EventWriter too, after its last batch
+        if running.agent is not None:
+            await asyncio.to_thread(running.agent.queue.close)
         await asyncio.to_thread(store.close)
 
 

@@ -7,6 +7,7 @@ import logging
 import typer
 
 from sipwarden.cli import (
+    agent_cmd,
     audit_cmd,
     bans_cmd,
     cdr_cmd,
@@ -46,6 +47,7 @@ for _module in (
     report_cmd,
     export_cmd,
     ui_cmd,
+    agent_cmd,
 ):
     _module.register(app)
 

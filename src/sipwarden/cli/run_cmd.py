@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from sipwarden.app import Running, run_main
+from sipwarden.cli.agent_cmd import HubOption, KeyOption, with_hub
 from sipwarden.cli.common import BackendOption, ConfigOption, DbOption, err_console, load
 from sipwarden.enforce import EnforceError
 from sipwarden.sensors.honeypot.tls import TlsSetupError
@@ -20,9 +21,11 @@ def run(
     backend: BackendOption = None,
     config: ConfigOption = None,
     db: DbOption = None,
+    hub: HubOption = None,
+    key: KeyOption = None,
 ) -> None:
     """Run sipwarden's main job until Ctrl-C or SIGTERM; print where it listens."""
-    settings = load(config, db)
+    settings = with_hub(load(config, db), hub, key)
     logging.getLogger().setLevel(settings.general.log_level)
     out = Console()
 
@@ -32,6 +35,8 @@ def run(
                 out.print(f"honeypot listening on {item}", highlight=False)
         out.print(f"store: {running.store_url}", highlight=False)
         out.print(f"firewall backend: {running.guard.backend.name}", highlight=False)
+        if running.agent is not None:
+            out.print(f"hub agent: {running.agent.base}", highlight=False, markup=False)
         if running.web_url:
             out.print(f"web page: {running.web_url}", highlight=False)
             out.print(f"dashboard: {running.web_url}ui/", highlight=False)
