@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -13,7 +15,7 @@ from sipwarden.config import Settings
 from sipwarden.detect.settings import DetectSettings
 from sipwarden.enforce.dryrun import DryRunBackend
 from sipwarden.enforce.guard import Guard
-from sipwarden.events import utcnow
+from sipwarden.events import Decision, utcnow
 from sipwarden.store import Store
 
 
@@ -107,3 +109,28 @@ async def test_reconnects_after_the_hub_goes_away(tmp_path: Path) -> None:
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+async def test_a_hub_delisting_lifts_hub_bans_but_not_local_ones(tmp_path: Path) -> None:
+    local = Store.open(f"sqlite:///{tmp_path / 'local.sqlite'}")
+    guard = Guard.from_settings(Settings(), DryRunBackend(), local, own=())
+    agent = Agent.for_guard(AgentSettings(hub_url="http://127.0.0.1:9", name="h"), tmp_path, guard, local)
+    now = utcnow()
+    mine = Decision(
+        ts=now, scope="ip", value=ATTACKER, action="ban", scenario="ssh", reason="local", until=now + timedelta(hours=1)
+    )
+    await guard.apply([mine])
+    for ip in (ATTACKER, ATTACKER6):
+        record = Decision(
+            ts=now, scope="ip", value=ip, action="ban", scenario="hub", reason="listed", until=now + timedelta(days=7)
+        )
+        await agent.handle("new", json.dumps(record.to_dict()), "5", now)
+    assert banned(guard) == {ATTACKER, ATTACKER6}
+    for n, ip in enumerate((ATTACKER, ATTACKER6)):
+        record = Decision(ts=now, scope="ip", value=ip, action="ban", scenario="hub", reason="delisted")
+        await agent.handle("deleted", json.dumps(record.to_dict()), str(6 + n), now)
+    assert banned(guard) == {ATTACKER}  # the local ban stands
+    assert local.get_kv(CURSOR_KEY) == "7"
+    await agent.handle("new", "{not json", "8", now)  # hostile input: skipped, cursor still advances
+    assert agent.skipped == 1 and local.get_kv(CURSOR_KEY) == "8"
+    local.close()

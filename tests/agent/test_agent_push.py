@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
+import httpx
 from sqlalchemy import text
 from tests.agent.agent_testkit import ATTACKER, free_port, hub_keys, hub_process, wait_for
 
@@ -34,7 +36,7 @@ def test_queue_survives_reopen_and_keeps_order(tmp_path: Path) -> None:
     queue.close()
     queue = PushQueue(tmp_path)
     rows = queue.peek(10)
-    assert [Event.from_dict(__import__("json").loads(b)).id for _s, b in rows] == [e.id for e in sent]
+    assert [Event.from_dict(json.loads(b)).id for _s, b in rows] == [e.id for e in sent]
     queue.done(rows[2][0])
     assert queue.pending() == 2
     queue.reject([rows[3][0], rows[4][0]], "422: bad")
@@ -104,7 +106,7 @@ async def test_a_refused_batch_is_moved_aside_and_the_rest_goes_on(tmp_path: Pat
     await asyncio.to_thread(agent.queue_events, bad)
     await asyncio.to_thread(agent.queue_events, good)
     with hub_process(hub_db, port):
-        async with __import__("httpx").AsyncClient() as client:
+        async with httpx.AsyncClient() as client:
             assert await agent.push_once(client) == 0  # refused: aside
             assert agent.queue.rejected() == 1
             assert await agent.push_once(client) == 3

@@ -114,6 +114,11 @@ class Agent:
             return guard.engine.is_protected(ipaddress.ip_network(value, strict=False))
 
         async def unban(value: str) -> None:
+            if store is not None:
+                active = await asyncio.to_thread(store.active_decisions, utcnow())
+                if any(d.value == value and not d.origin.startswith("hub:") for d in active):
+                    log.info("the hub delisted %s, which a local decision still bans: kept", value)
+                    return
             guard.engine.release("ip", value)
             await asyncio.to_thread(guard.backend.unban, make_ban(value).target)
             if store is not None:
