@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 from typing import Annotated
 
 import typer
@@ -13,7 +11,7 @@ from rich.console import Console
 
 from sipwarden.agent import Agent
 from sipwarden.app import open_backend
-from sipwarden.cli.common import BackendOption, ConfigOption, DbOption, err_console, load
+from sipwarden.cli.common import BackendOption, ConfigOption, DbOption, err_console, load, run_until_signal
 from sipwarden.config import Settings
 from sipwarden.enforce import EnforceError
 from sipwarden.enforce.guard import Guard
@@ -65,16 +63,11 @@ def agent(
         raise typer.Exit(2)
     Console().print(f"agent of {settings.agent.hub_url}; Ctrl-C stops it", highlight=False, markup=False)
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
+    async def main(stop: asyncio.Event) -> None:
         await run_agent(settings, stop=stop, backend=backend)
 
     try:
-        asyncio.run(main())
+        run_until_signal(main)
     except ValueError as exc:
         err_console.print(f"[bold red]error[/] {exc}", highlight=False)
         raise typer.Exit(2) from None

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -42,3 +46,17 @@ def load(config: Path | None, db: str | None) -> Settings:
     if db:
         settings = settings.model_copy(update={"store": settings.store.model_copy(update={"url": db})})
     return settings
+
+
+def run_until_signal(job: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run `job(stop)` in a new event loop; SIGINT and SIGTERM set `stop` so every part shuts down cleanly."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        await job(stop)
+
+    asyncio.run(main())

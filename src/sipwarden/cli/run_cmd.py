@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 
 import typer
 from rich.console import Console
 
 from sipwarden.app import Running, run_main
 from sipwarden.cli.agent_cmd import HubOption, KeyOption, with_hub
-from sipwarden.cli.common import BackendOption, ConfigOption, DbOption, err_console, load
+from sipwarden.cli.common import BackendOption, ConfigOption, DbOption, err_console, load, run_until_signal
 from sipwarden.enforce import EnforceError
 from sipwarden.sensors.honeypot.tls import TlsSetupError
 
@@ -42,16 +40,11 @@ def run(
             out.print(f"dashboard: {running.web_url}ui/", highlight=False)
         out.print("sipwarden is running; Ctrl-C stops it", highlight=False)
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
+    async def main(stop: asyncio.Event) -> None:
         await run_main(settings, stop=stop, backend=backend, ready=ready)
 
     try:
-        asyncio.run(main())
+        run_until_signal(main)
     except (ValueError, TlsSetupError) as exc:
         err_console.print(f"[bold red]error[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
