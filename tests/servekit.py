@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -32,3 +34,18 @@ def serving(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+def wait_healthy(proc: subprocess.Popen[bytes], url: str, timeout: float = 30) -> None:
+    """Wait until the server process `proc` answers 200 on `url`/health-check; fail with its output if it exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out = proc.stdout.read().decode() if proc.stdout else ""
+            raise AssertionError(f"the server exited ({proc.returncode}): {out}")
+        try:
+            if httpx.get(f"{url}/health-check", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError(f"the server did not answer {url}/health-check in {timeout:g} s")

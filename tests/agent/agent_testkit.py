@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.hub.hub_testkit import ATTACKER, ATTACKER2, ATTACKER6, event, free_port
+from tests.servekit import wait_healthy
 
 from sipwarden.events import utcnow
 from sipwarden.hub.repo import HubRepo
@@ -48,20 +49,7 @@ def hub_process(db_url: str, port: int, *, config: Path | None = None) -> Iterat
     proc = subprocess.Popen(argv, cwd=ROOT, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        import httpx
-
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                raise AssertionError(f"the hub exited ({proc.returncode}): {out}")
-            try:
-                if httpx.get(f"{url}/health-check", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("the hub did not start in 30 s")
+        wait_healthy(proc, url, 30)
         yield url
     finally:
         # uvicorn waits for open streams on SIGTERM; a short grace, then the hard way (a crash is fine too).

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from hub_testkit import ATTACKER, ATTACKER2, Hub, event, free_port, serving
+from tests.servekit import wait_healthy
 
 from sipwarden.events import Decision, utcnow
 from sipwarden.hub.repo import HubRepo
@@ -128,18 +129,7 @@ def hub_process(db: str, config: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                raise AssertionError(f"hub exited: {out}")
-            try:
-                if httpx.get(f"{url}/health-check", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("hub did not start")
+        wait_healthy(proc, url, 60)
         yield url
     finally:
         proc.terminate()
