@@ -42,7 +42,11 @@ def response_vias(request: Request, peer: Peer) -> list[str]:
     Done on the text of the top value (split at `;`, which no Via parameter may contain) because
     this runs for every reply of an OPTIONS flood.
     """
-    values = request.headers.get_all("Via")  # list headers come split (message.Headers.get_all)
+    return fill_top_via(request.headers.get_all("Via"), peer)  # list headers come split (Headers.get_all)
+
+
+def fill_top_via(values: list[str], peer: Peer) -> list[str]:
+    """`values` (Via entries, topmost first) with `received`/`rport` of the top one filled in (see above)."""
     if not values:
         return values
     head, *params = values[0].split(";")

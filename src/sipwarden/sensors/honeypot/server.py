@@ -24,6 +24,7 @@ from typing import Final, cast
 from sipwarden.sensors.honeypot.bait import parse_bait_ranges
 from sipwarden.sensors.honeypot.calls import parse_port_range
 from sipwarden.sensors.honeypot.core import CoreConfig, HoneypotCore
+from sipwarden.sensors.honeypot.fastpath import FastPath
 from sipwarden.sensors.honeypot.media_io import MediaManager
 from sipwarden.sensors.honeypot.outputs import Emit, Output, Peer, Reply, SendTo, StartMedia, StopMedia
 from sipwarden.sensors.honeypot.personas import get_persona
@@ -121,7 +122,7 @@ class _Datagram(asyncio.DatagramProtocol):
             ip = str(addr[0])
             local_ip = self.honeypot.local_ip_for(self.listen.host, ip) if self.wildcard else self.listen.host
             peer = Peer(ip, int(addr[1]), "udp", local_ip, self.local_port)
-            outputs = self.honeypot.core.receive(data, peer, self.honeypot.clock())
+            outputs = self.honeypot.fast.receive(data, peer, self.honeypot.clock())
             self.honeypot.dispatch(outputs, lambda reply: transport.sendto(reply, addr))
         except Exception as exc:
             # The core already turns hostile input into events; reaching here is our bug, not theirs,
@@ -156,6 +157,8 @@ class Honeypot:
         recordings = Path(settings.recordings_dir) if settings.recordings_dir else data_dir / "recordings"
         self.media = MediaManager(self, recordings, settings)
         self.core = HoneypotCore(core_config(settings, sensor=sensor, persona=persona), token=token, ports=self.media)
+        # Plain OPTIONS (the flood) are answered by the lean path; it hands everything else to the core.
+        self.fast = FastPath(self.core)
         self.listening: list[Listen] = []
         self._ssl: ssl.SSLContext | None = None
         if any(item.transport == "tls" for item in self.listens):
@@ -322,7 +325,7 @@ class Honeypot:
         try:
             framer.receive_data(data)
             while (message := framer.next_message()) is not None:
-                self.dispatch(self.core.receive(message, peer, self.clock()), writer.write)
+                self.dispatch(self.fast.receive(message, peer, self.clock()), writer.write)
         except ProtocolError as exc:
             # A framing error leaves no way to find the next message: report it and hang up.
             self.dispatch(self.core.malformed(data, peer, self.clock(), str(exc)), None)
