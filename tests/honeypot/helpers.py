@@ -30,8 +30,12 @@ def counter_token() -> Callable[[int], str]:
 
 
 def make_core(**settings: Any) -> HoneypotCore:
-    """A core with default settings changed by `settings` and deterministic tokens."""
+    """A core with default settings changed by `settings` and deterministic tokens.
+
+    Calls are answered at once unless `ring_seconds` is given (tests of ringing pass it).
+    """
     persona = settings.pop("persona_name", None)
+    settings.setdefault("ring_seconds", "0-0")
     return HoneypotCore(
         core_config(HoneypotSettings(**settings), sensor="test", persona=persona), token=counter_token()
     )

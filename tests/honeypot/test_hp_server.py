@@ -40,7 +40,9 @@ def free_rtp_range(width: int = 20) -> str:
 @pytest.fixture
 async def honeypot(tmp_path: Path) -> AsyncIterator[tuple[Honeypot, ListSink]]:
     sink = ListSink()
-    settings = HoneypotSettings(rtp_ports=free_rtp_range(), aggregate_seconds=0, call_timeout_seconds=10)
+    settings = HoneypotSettings(
+        rtp_ports=free_rtp_range(), aggregate_seconds=0, call_timeout_seconds=10, ring_seconds="1-1"
+    )
     hp = Honeypot(settings, sink, sensor="t", data_dir=tmp_path, listen=["udp:127.0.0.1:0", "tcp:127.0.0.1:0"])
     async with hp:
         yield hp, sink
@@ -296,7 +298,7 @@ async def test_an_rtp_port_held_by_another_program_is_skipped(tmp_path: Path) ->
     squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     squatter.bind(("127.0.0.1", first))
     sink = ListSink()
-    settings = HoneypotSettings(rtp_ports=f"{first}-{first + 5}", aggregate_seconds=0)
+    settings = HoneypotSettings(rtp_ports=f"{first}-{first + 5}", aggregate_seconds=0, ring_seconds="1-1")
     try:
         async with Honeypot(settings, sink, data_dir=tmp_path, listen=["udp:127.0.0.1:0"]) as hp:
             transport, client = await _udp_client(_port(hp, "udp"))

@@ -203,8 +203,13 @@ def make_challenge(
     algorithm: str = "MD5",
     qop: str | None = "auth",
     opaque: str | None = None,
+    stale: bool = False,
 ) -> Challenge:
-    """A fresh challenge; the nonce comes from `nonce_factory` (time and randomness are the caller's)."""
+    """A fresh challenge; the nonce comes from `nonce_factory` (time and randomness are the caller's).
+
+    `stale` tells a client that its last nonce expired but its credentials may be right, so it can
+    retry with the new nonce without asking its user again (RFC 7616 3.3, RFC 2617 3.2.1).
+    """
     canonical = ALGORITHMS.get(algorithm.lower())
     if canonical is None:
         raise LocalProtocolError(f"unsupported digest algorithm {algorithm!r}")
@@ -213,7 +218,7 @@ def make_challenge(
     nonce = nonce_factory()
     if not nonce or any(c in nonce for c in '"\\\r\n'):
         raise LocalProtocolError("nonce must be non-empty and contain no quote, backslash or newline")
-    return Challenge(realm=realm, nonce=nonce, algorithm=canonical, qop=qop, opaque=opaque)
+    return Challenge(realm=realm, nonce=nonce, algorithm=canonical, qop=qop, opaque=opaque, stale=stale)
 
 
 @dataclass(frozen=True, slots=True)

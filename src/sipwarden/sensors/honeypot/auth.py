@@ -61,12 +61,18 @@ class Authenticator:
         self.budget_per_source = budget_per_source
         self._budgets: OrderedDict[str, int] = OrderedDict()
 
-    def check(self, creds: Credentials, method: str, *, source: str, from_tag: str | None) -> AuthResult:
-        """Verify `creds` for `method`; on success the account is marked cracked."""
+    def check(
+        self, creds: Credentials, method: str, *, source: str, from_tag: str | None, accept: bool = True
+    ) -> AuthResult:
+        """Verify `creds` for `method`; on success the account is marked cracked.
+
+        `accept=False` (the nonce was stale or not ours) refuses even right credentials; the password
+        behind them is still learnt as for any refusal.
+        """
         username = creds.username
         if not self.policy.exists(username):
             return self._refused("unknown_user", creds, method, source, from_tag)
-        if creds.realm == self.realm:
+        if accept and creds.realm == self.realm:
             for password in self.policy.passwords(username):
                 if verify(creds, password, method):
                     self.policy.mark_cracked(username, password)

@@ -1,8 +1,9 @@
 """State of the calls the honeypot answers: dialogs, RTP ports and SDP answers (no I/O).
 
 The honeypot answers authenticated INVITEs itself and never forwards or originates a call; a call
-lives from its 200 OK until BYE, CANCEL or a timeout, and holds one even RTP port (RFC 3550 11: RTP
-on an even port, RTCP on the next odd one).
+rings for a while (180), is answered (200 OK) and lives until BYE or a timeout, and holds one even
+RTP port (RFC 3550 11: RTP on an even port, RTCP on the next odd one). A call CANCELled while it
+rings leaves a `Completed` INVITE transaction behind: its 487 is repeated until the ACK comes.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
 from sipwarden.sensors.honeypot.outputs import Peer
 from sipwarden.sip.errors import ProtocolError
+from sipwarden.sip.message import Request
 from sipwarden.sip.sdp import make_answer, parse_sdp, serialize_sdp
 
 #: Calls answered at once. An attacker's dialer fires hundreds of INVITEs; beyond this they get 486.
@@ -24,6 +26,11 @@ MAX_SEEN_CALL_IDS: Final = 10_000
 MAX_PORT_PROBES: Final = 32
 #: Payload types we answer with: 0 PCMU, 8 PCMA (RFC 3551 table 4), 101 telephone-event (RFC 4733).
 SUPPORTED_PAYLOADS: Final = (0, 8, 101)
+#: Longest ring. RFC 3261 13.3.1.1 asks a UAS to repeat a provisional response every minute so that
+#: proxies do not give up on the transaction; ringing for less than that needs no repeats.
+MAX_RING_SECONDS: Final = 60.0
+
+CallState = Literal["ringing", "answered"]
 
 
 class PortReserver(Protocol):
@@ -78,6 +85,20 @@ class PortPool:
         self._used.discard(port)
 
 
+def parse_ring_range(text: str) -> tuple[float, float]:
+    """`2-6` or `0.5-1.5` -> (2.0, 6.0); ValueError names the range unless 0 <= FIRST <= LAST <= 60."""
+    first, sep, last = text.strip().partition("-")
+    try:
+        low, high = float(first), float(last)
+    except ValueError:
+        raise ValueError(f"ring range {text!r}: expected FIRST-LAST seconds") from None
+    if not sep or not 0 <= low <= high <= MAX_RING_SECONDS:
+        raise ValueError(
+            f"ring range {text!r}: expected FIRST-LAST seconds with 0 <= FIRST <= LAST <= {MAX_RING_SECONDS:g}"
+        )
+    return low, high
+
+
 def parse_port_range(text: str) -> tuple[int, int]:
     """`10000-10999` -> (10000, 10999); ValueError on anything else."""
     first, sep, last = text.strip().partition("-")
@@ -88,7 +109,7 @@ def parse_port_range(text: str) -> tuple[int, int]:
 
 @dataclass(slots=True)
 class Call:
-    """One answered call."""
+    """One call, ringing or answered; `started` is when it was answered (or rings until)."""
 
     call_id: str
     peer: Peer
@@ -104,10 +125,37 @@ class Call:
     remote: tuple[str, int] | None
     target: str | None = None
     confirmed: bool = False
+    state: CallState = "answered"
+    #: The INVITE being answered: the 200 OK or the 487 after a CANCEL is built from it later.
+    invite: Request | None = None
+    #: Top Via branch of that INVITE; a CANCEL must carry the same one (RFC 3261 9.1, 17.2.3).
+    branch: str | None = None
+    #: When the INVITE came, and the last provisional response, repeated for a retransmitted
+    #: INVITE while the call rings (RFC 3261 17.2.1, "Proceeding" state).
+    invited: float = 0.0
+    provisional: bytes | None = None
     #: The 200 OK, retransmitted over UDP until the ACK comes (RFC 3261 13.3.1.4).
     ok: bytes | None = None
     retransmit_at: float = 0.0
     retransmit_interval: float = 0.0
+
+
+@dataclass(slots=True)
+class Completed:
+    """An INVITE transaction ended by a CANCEL: its 487 waits for the ACK (RFC 3261 17.2.1 "Completed").
+
+    Over UDP the 487 is repeated at T1, 2*T1... capped at T2 (timer G); the record goes at the ACK or
+    after 64*T1 (timer H). The ACK of a non-2xx answer carries the INVITE's branch (17.1.1.3).
+    """
+
+    call_id: str
+    branch: str | None
+    peer: Peer
+    response: bytes
+    ok_to_cancel: bytes
+    expires_at: float
+    retransmit_at: float | None
+    retransmit_interval: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +200,8 @@ class CallTable:
         self.ports = ports
         self.max_calls = max_calls
         self.calls: dict[str, Call] = {}
+        #: CANCELled INVITE transactions waiting for their ACK; at most one per call, so bounded too.
+        self.completed: dict[str, Completed] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
 
     def first_sight(self, call_id: str) -> bool:
@@ -166,7 +216,7 @@ class CallTable:
 
     def full(self) -> bool:
         """True when no further call can be answered."""
-        return len(self.calls) >= self.max_calls
+        return len(self.calls) + len(self.completed) >= self.max_calls
 
     def add(self, call: Call) -> None:
         """Track an answered call."""
@@ -183,6 +233,14 @@ class CallTable:
         """Calls whose 200 OK is due for retransmission at time `now`."""
         return [c for c in self.calls.values() if c.ok is not None and not c.confirmed and now >= c.retransmit_at]
 
+    def ringing_done(self, now: float) -> list[Call]:
+        """Ringing calls due to be answered at time `now`."""
+        return [c for c in self.calls.values() if c.state == "ringing" and now >= c.started]
+
     def expired(self, now: float, *, silence: float, longest: float) -> list[Call]:
-        """Calls silent for `silence` seconds or older than `longest` at time `now`."""
-        return [c for c in self.calls.values() if now - c.last_activity >= silence or now - c.started >= longest]
+        """Answered calls silent for `silence` seconds or older than `longest` at time `now`."""
+        return [
+            c
+            for c in self.calls.values()
+            if c.state == "answered" and (now - c.last_activity >= silence or now - c.started >= longest)
+        ]

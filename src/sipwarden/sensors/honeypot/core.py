@@ -1,8 +1,11 @@
 """The sans-I/O honeypot: request in, responses, events and media actions out.
 
 `HoneypotCore.receive(data, peer, now)` takes the bytes of one SIP message and returns `Output`s;
-`handle_timer(now)` closes aggregation windows and times out calls. Time, addresses and randomness
-(`token`) are parameters, so tests drive it exactly; server.py is the thin asyncio layer around it.
+`handle_timer(now)` closes aggregation windows and does what `handle_calls(now)` does: answer calls
+whose ring time is over, repeat unacknowledged answers, time out calls. A `Wake(at)` output asks for
+`handle_calls` at a given time. Time, addresses and randomness (`token`, the nonce mint) are
+parameters, so tests drive it exactly; server.py is the thin asyncio layer around it. INVITE
+transactions and calls live in invite.py.
 """
 
 from __future__ import annotations
@@ -15,22 +18,22 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from sipwarden.events import Event, EventKind, bound_raw
-from sipwarden.intel.numbers import normalize_dialled, target_from_uri_user
 from sipwarden.sensors.honeypot.aggregate import Aggregator
 from sipwarden.sensors.honeypot.auth import Authenticator, AuthResult
 from sipwarden.sensors.honeypot.bait import BaitPolicy, BaitRange
-from sipwarden.sensors.honeypot.calls import Call, CallTable, NoReservation, PortPool, PortReserver, plan_media
+from sipwarden.sensors.honeypot.calls import CallTable, NoReservation, PortPool, PortReserver
 from sipwarden.sensors.honeypot.fields import (
     BRANCH,
     TAG,
-    codec_name,
     param_after_uri,
     register_expires,
     request_uri_user,
     uri_user,
     user_of,
 )
-from sipwarden.sensors.honeypot.outputs import Emit, Output, Peer, Reply, SendTo, StartMedia, StopMedia
+from sipwarden.sensors.honeypot.invite import InviteServer
+from sipwarden.sensors.honeypot.nonces import NonceMint, NonceVerdict
+from sipwarden.sensors.honeypot.outputs import Emit, Output, Peer, Reply
 from sipwarden.sensors.honeypot.personas import Persona
 from sipwarden.sensors.honeypot.ratelimit import RateLimiter
 from sipwarden.sensors.honeypot.recovery import HeldEvents
@@ -38,16 +41,10 @@ from sipwarden.sensors.honeypot.responses import bounded_reply, build_response
 from sipwarden.sensors.honeypot.tools import recognise
 from sipwarden.sip.digest import make_challenge, parse_authorization
 from sipwarden.sip.errors import ProtocolError
-from sipwarden.sip.headers import parse_name_addr
 from sipwarden.sip.message import Request, parse_message
 
 log = logging.getLogger(__name__)
 
-#: RFC 3261 17.1.1.1 timers: T1 (RTT estimate) and T2 (cap of the retransmit interval); a 200 OK to an
-#: INVITE is retransmitted at T1, 2*T1... up to T2 until the ACK, for at most 64*T1 (13.3.1.4).
-T1_SECONDS: Final = 0.5
-T2_SECONDS: Final = 4.0
-ACK_TIMEOUT_SECONDS: Final = 64 * T1_SECONDS
 #: Request methods that may start a dialog or be challenged; others are refused with 405.
 CHALLENGED_METHODS: Final = frozenset({"SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER", "INFO", "UPDATE", "PRACK"})
 
@@ -68,10 +65,15 @@ class CoreConfig:
     call_timeout_seconds: float
     max_call_seconds: float
     sensor: str = ""
+    #: Range the ring time of an authenticated call is picked from; (0, 0) answers at once.
+    ring_seconds: tuple[float, float] = (0.0, 0.0)
+    #: How long a digest nonce is accepted, and the key of its MAC (empty: random per process).
+    nonce_seconds: float = 300.0
+    nonce_secret: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
-class _Ctx:
+class RequestContext:
     """One request being handled, with what every event about it carries."""
 
     request: Request
@@ -83,6 +85,7 @@ class _Ctx:
     tool: str | None
     from_tag: str | None
     call_id: str
+    branch: str | None
 
 
 def _ts(now: float) -> datetime:
@@ -98,6 +101,7 @@ class HoneypotCore:
         *,
         token: Callable[[int], str] = secrets.token_hex,
         ports: PortReserver | None = None,
+        nonces: NonceMint | None = None,
     ) -> None:
         self.config = config
         self.ports = ports or NoReservation()
@@ -110,6 +114,14 @@ class HoneypotCore:
         self.calls = CallTable(PortPool(*config.rtp_ports))
         self.dropped_replies = 0
         self.held = HeldEvents(self.auth)
+        # The salt comes from `token`, so a core with injected tokens issues the same nonces every run.
+        self.nonces = nonces or NonceMint(
+            lifetime=config.nonce_seconds,
+            style=config.persona.nonce_style,
+            secret=config.nonce_secret or None,
+            salt=lambda size: bytes.fromhex(self.token(size)),
+        )
+        self.invites = InviteServer(self)
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -133,23 +145,14 @@ class HoneypotCore:
             return self.malformed(data, peer, now, f"handler error: {exc!r}")
 
     def handle_timer(self, now: float) -> list[Output]:
-        """Close aggregation windows and end calls that went silent or ran too long."""
+        """Close aggregation windows, go on with password searches, and `handle_calls(now)`."""
         out: list[Output] = [Emit(e) for e in self.aggregator.flush(now)]
         out += [Emit(e) for e in self.held.resume(now)]
-        for call in self.calls.unacknowledged(now):
-            if now - call.started >= ACK_TIMEOUT_SECONDS:
-                # RFC 3261 13.3.1.4: no ACK within 64*T1 ends the dialog.
-                out += self.end_call(call.call_id, now, "no_ack")
-                continue
-            assert call.ok is not None
-            out.append(SendTo(call.ok, call.peer))
-            call.retransmit_interval = min(2 * call.retransmit_interval, T2_SECONDS)
-            call.retransmit_at = now + call.retransmit_interval
-        for call in self.calls.expired(
-            now, silence=self.config.call_timeout_seconds, longest=self.config.max_call_seconds
-        ):
-            out += self.end_call(call.call_id, now, "timeout")
-        return out
+        return out + self.handle_calls(now)
+
+    def handle_calls(self, now: float) -> list[Output]:
+        """Answer calls whose ring time is over, repeat unacknowledged answers, end dead calls."""
+        return self.invites.handle_timer(now)
 
     def media_activity(self, call_id: str, now: float) -> None:
         """The media layer saw audio for `call_id` at `now` (keeps the call from timing out)."""
@@ -159,13 +162,7 @@ class HoneypotCore:
 
     def end_call(self, call_id: str, now: float, reason: str) -> list[Output]:
         """End a call: free its port, stop its media and report `call_ended`."""
-        call = self.calls.remove(call_id)
-        if call is None:
-            return []
-        event = self._call_event(
-            call, "call_ended", now, detail={"reason": reason, "seconds": round(now - call.started, 3)}
-        )
-        return [StopMedia(call_id), Emit(event)]
+        return self.invites.end_call(call_id, now, reason)
 
     def close(self, now: float) -> list[Output]:
         """End every call and flush every pending count (shutdown)."""
@@ -208,23 +205,26 @@ class HoneypotCore:
             body=request.body,
             to_user=uri_user(headers.get("To")),
         )
-        ctx = _Ctx(request, peer, now, len(raw), raw, user_agent, tool, from_tag, headers.get("Call-ID") or "")
+        call_id = headers.get("Call-ID") or ""
+        ctx = RequestContext(request, peer, now, len(raw), raw, user_agent, tool, from_tag, call_id, branch)
         method = request.method
         if method == "OPTIONS":
             return self._options(ctx)
         if method == "REGISTER":
             return self._register(ctx)
         if method == "INVITE":
-            return self._invite(ctx)
+            return self.invites.invite(ctx)
         if method == "ACK":
-            return self._ack(ctx)
-        if method in ("BYE", "CANCEL"):
-            return self._bye_or_cancel(ctx)
+            return self.invites.ack(ctx)
+        if method == "CANCEL":
+            return self.invites.cancel(ctx)
+        if method == "BYE":
+            return self.invites.bye(ctx)
         return self._other(ctx)
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _event(self, ctx: _Ctx, kind: EventKind, **fields: Any) -> Event:
+    def _event(self, ctx: RequestContext, kind: EventKind, **fields: Any) -> Event:
         return self.make_event(
             kind,
             ctx.peer,
@@ -240,7 +240,7 @@ class HoneypotCore:
     def _emit(self, event: Event, now: float) -> list[Output]:
         return [Emit(e) for e in self.aggregator.add(event, now)]
 
-    def _record(self, ctx: _Ctx, kind: EventKind, **fields: Any) -> list[Output]:
+    def _record(self, ctx: RequestContext, kind: EventKind, **fields: Any) -> list[Output]:
         """Emit an event about the request; a repeat within the window only bumps a count, so a
         flood does not pay for building an Event per packet."""
         key = (
@@ -260,7 +260,7 @@ class HoneypotCore:
 
     def _reply(
         self,
-        ctx: _Ctx,
+        ctx: RequestContext,
         status: int,
         *,
         to_tag: str | None = None,
@@ -287,31 +287,53 @@ class HoneypotCore:
             return []
         return [Reply(data)]
 
-    def _refusal(self, ctx: _Ctx, kind: EventKind, result: AuthResult, **fields: Any) -> list[Output]:
+    def _refusal(
+        self, ctx: RequestContext, kind: EventKind, result: AuthResult, *, nonce: str | None = None, **fields: Any
+    ) -> list[Output]:
         """The event for refused credentials; held back while its password search goes on."""
-        detail = {"recovered_by": result.recovered_by} if result.recovered_by else {}
+        detail: dict[str, Any] = {"recovered_by": result.recovered_by} if result.recovered_by else {}
+        if nonce is not None:
+            detail["nonce"] = nonce
         if result.search is not None:
             event = self._event(ctx, kind, username=result.username, detail=detail, **fields)
             if self.held.hold(event, result.search, ctx.now):
                 return []
         return self._record(ctx, kind, username=result.username, password=result.password, detail=detail, **fields)
 
-    def _challenge(self, ctx: _Ctx) -> tuple[tuple[str, str], ...]:
-        challenge = make_challenge(self.persona.realm, lambda: self.token(16), qop=self.persona.qop)
+    def _challenge(self, ctx: RequestContext, *, stale: bool = False) -> tuple[tuple[str, str], ...]:
+        realm = self.persona.realm
+        challenge = make_challenge(realm, lambda: self.nonces.issue(realm, ctx.now), qop=self.persona.qop, stale=stale)
         return (("WWW-Authenticate", challenge.to_header()),)
+
+    def _authenticate(self, ctx: RequestContext, authorization: str) -> tuple[AuthResult, NonceVerdict]:
+        """The verdict on credentials and on their nonce; only a fresh nonce of ours can open an account."""
+        creds = parse_authorization(authorization)
+        # The realm is part of the nonce's MAC: a nonce offered for another realm is not ours.
+        nonce = self.nonces.check(creds.nonce, creds.realm, ctx.now)
+        method = ctx.request.method
+        result = self.auth.check(creds, method, source=ctx.peer.ip, from_tag=ctx.from_tag, accept=nonce == "fresh")
+        return result, nonce
+
+    def _nonce_refusal(
+        self, ctx: RequestContext, result: AuthResult, nonce: NonceVerdict, **fields: Any
+    ) -> list[Output]:
+        """A fresh 401 for credentials on an expired nonce (`stale=true`, RFC 7616 3.3) or on one we
+        never issued (no stale: the client must ask its user again), and the refusal event."""
+        out = self._reply(ctx, 401, extra=self._challenge(ctx, stale=nonce == "stale"))
+        return out + self._refusal(ctx, "auth_failure", result, nonce=nonce, **fields)
 
     def malformed(self, data: bytes, peer: Peer, now: float, reason: str) -> list[Output]:
         """A `malformed` event for bytes that could not be used (aggregated like any probe)."""
         event = self.make_event("malformed", peer, now, raw=bound_raw(data), detail={"error": reason[:200]})
         return self._emit(event, now)
 
-    def _credentials(self, ctx: _Ctx) -> str | None:
+    def _credentials(self, ctx: RequestContext) -> str | None:
         headers = ctx.request.headers
         return headers.get("Authorization") or headers.get("Proxy-Authorization")
 
     # -- methods -------------------------------------------------------------------------------
 
-    def _options(self, ctx: _Ctx) -> list[Output]:
+    def _options(self, ctx: RequestContext) -> list[Output]:
         user = request_uri_user(ctx.request)
         status = 200
         if user and self.persona.unknown_user == "404" and not self.policy.exists(user):
@@ -319,7 +341,7 @@ class HoneypotCore:
             status = 404
         return self._reply(ctx, status) + self._record(ctx, "probe", username=user)
 
-    def _register(self, ctx: _Ctx) -> list[Output]:
+    def _register(self, ctx: RequestContext) -> list[Output]:
         username = user_of(ctx.request.headers.get("To"))
         authorization = self._credentials(ctx)
         if authorization is None:
@@ -330,8 +352,7 @@ class HoneypotCore:
                 kind = "unknown_user"
                 out = self._reply(ctx, 404)
             return out + self._record(ctx, kind, username=username)
-        creds = parse_authorization(authorization)
-        result = self.auth.check(creds, "REGISTER", source=ctx.peer.ip, from_tag=ctx.from_tag)
+        result, nonce = self._authenticate(ctx, authorization)
         detail = {"recovered_by": result.recovered_by} if result.recovered_by else {}
         if result.outcome == "ok":
             contact = ctx.request.headers.get("Contact")
@@ -344,133 +365,11 @@ class HoneypotCore:
             return self._reply(ctx, 200, extra=extra, trusted=True) + self._emit(event, ctx.now)
         if result.outcome == "unknown_user" and self.persona.unknown_user == "404":
             return self._reply(ctx, 404) + self._refusal(ctx, "unknown_user", result)
+        if nonce != "fresh":
+            return self._nonce_refusal(ctx, result, nonce)
         return self._reply(ctx, 403) + self._refusal(ctx, "auth_failure", result)
 
-    def _invite(self, ctx: _Ctx) -> list[Output]:
-        request = ctx.request
-        call = self.calls.calls.get(ctx.call_id)
-        to_tag = parse_name_addr(request.headers.get("To") or "<sip:x@x>").tag
-        if to_tag is not None:
-            if call is None or call.local_tag != to_tag:
-                return self._reply(ctx, 481)
-            return self._reinvite(ctx, call)
-        out: list[Output] = []
-        target = request_uri_user(ctx.request)
-        caller = user_of(request.headers.get("From"))
-        if ctx.call_id and self.calls.first_sight(ctx.call_id):
-            out += self._emit(self._call_attempt(ctx, target, caller), ctx.now)
-        authorization = self._credentials(ctx)
-        if authorization is None:
-            return out + self._reply(ctx, 401, extra=self._challenge(ctx))
-        creds = parse_authorization(authorization)
-        result = self.auth.check(creds, "INVITE", source=ctx.peer.ip, from_tag=ctx.from_tag)
-        if result.outcome != "ok":
-            return out + self._reply(ctx, 403) + self._refusal(ctx, "auth_failure", result, target=target)
-        if call is not None:  # a retransmitted INVITE for an answered call: repeat the 200
-            return out + self._answer(ctx, call)
-        if self.calls.full():
-            return out + self._reply(ctx, 486, trusted=True)
-        port = self.calls.ports.take(lambda p: self.ports.reserve(ctx.peer.local_ip, p))
-        if port is None:
-            return out + self._reply(ctx, 486, trusted=True)
-        session_id = int(ctx.now)
-        plan = None
-        if request.body:
-            plan = plan_media(
-                request.body,
-                address=ctx.peer.local_ip,
-                port=port,
-                session_id=session_id,
-                username=self.persona.sdp_username,
-                session_name=self.persona.session_name,
-            )
-        if plan is None:
-            self.calls.ports.give_back(port)
-            self.ports.release(ctx.peer.local_ip, port)
-            return out + self._reply(ctx, 488, trusted=True)
-        call = Call(
-            call_id=ctx.call_id,
-            peer=ctx.peer,
-            username=result.username,
-            local_tag=self.token(4),
-            local_port=port,
-            answer=plan.answer,
-            session_id=session_id,
-            started=ctx.now,
-            last_activity=ctx.now,
-            payload_type=plan.payload_type,
-            dtmf_payload_type=plan.dtmf_payload_type,
-            remote=plan.remote,
-            target=target,
-        )
-        self.calls.add(call)
-        # Media first: the RTP port is bound before the 200 OK can make the caller send to it.
-        out.append(self._start_media(call))
-        out += self._reply(ctx, 100, trusted=True) + self._reply(ctx, 180, to_tag=call.local_tag, trusted=True)
-        out += self._answer(ctx, call)
-        answered = self._call_event(call, "call_answered", ctx.now, detail={"codec": codec_name(call.payload_type)})
-        out.append(Emit(answered))
-        return out
-
-    def _reinvite(self, ctx: _Ctx, call: Call) -> list[Output]:
-        if ctx.request.body:
-            plan = plan_media(
-                ctx.request.body,
-                address=ctx.peer.local_ip,
-                port=call.local_port,
-                session_id=call.session_id,
-                username=self.persona.sdp_username,
-                session_name=self.persona.session_name,
-            )
-            if plan is None:
-                return self._reply(ctx, 488, to_tag=call.local_tag, trusted=True)
-            call.answer, call.remote = plan.answer, plan.remote
-            call.payload_type, call.dtmf_payload_type = plan.payload_type, plan.dtmf_payload_type
-        call.last_activity = ctx.now
-        call.confirmed = False  # the new 200 OK is retransmitted until its own ACK
-        return [self._start_media(call), *self._answer(ctx, call)]
-
-    def _answer(self, ctx: _Ctx, call: Call) -> list[Output]:
-        contact = (("Contact", f"<sip:{ctx.peer.local_ip}:{ctx.peer.local_port}>"),)
-        out = self._reply(ctx, 200, to_tag=call.local_tag, extra=contact, body=call.answer, trusted=True)
-        if ctx.peer.transport == "udp":
-            # Only UDP loses datagrams; over TCP/TLS the transport delivers the 200 (RFC 3261 17.2.1).
-            call.ok = next(item.data for item in out if isinstance(item, Reply))
-            call.retransmit_interval = T1_SECONDS
-            call.retransmit_at = ctx.now + T1_SECONDS
-        return out
-
-    def _start_media(self, call: Call) -> StartMedia:
-        host, port = call.remote if call.remote else (None, None)
-        return StartMedia(
-            call.call_id,
-            call.local_port,
-            host,
-            port,
-            call.payload_type,
-            call.dtmf_payload_type,
-            call.peer,
-            call.username,
-        )
-
-    def _ack(self, ctx: _Ctx) -> list[Output]:
-        call = self.calls.calls.get(ctx.call_id)
-        if call is not None:
-            call.confirmed = True
-            call.last_activity = ctx.now
-        return []  # RFC 3261 17.2.1: ACK is never answered
-
-    def _bye_or_cancel(self, ctx: _Ctx) -> list[Output]:
-        call = self.calls.calls.get(ctx.call_id)
-        if call is None:
-            out = self._reply(ctx, 481)
-            return out + self._record(ctx, "probe")
-        # RFC 3261 9.2: a CANCEL after the final response has no effect on the call, but this
-        # honeypot ends it anyway: a dialer that cancels will not send media.
-        reason = "bye" if ctx.request.method == "BYE" else "cancel"
-        return self._reply(ctx, 200, to_tag=call.local_tag, trusted=True) + self.end_call(ctx.call_id, ctx.now, reason)
-
-    def _other(self, ctx: _Ctx) -> list[Output]:
+    def _other(self, ctx: RequestContext) -> list[Output]:
         call = self.calls.calls.get(ctx.call_id)
         if call is not None:
             return self._reply(ctx, 200, to_tag=call.local_tag, trusted=True)
@@ -479,21 +378,3 @@ class HoneypotCore:
         else:
             out = self._reply(ctx, 405)
         return out + self._record(ctx, "probe", username=user_of(ctx.request.headers.get("From")))
-
-    # -- events ------------------------------------------------------------------------------
-
-    def _call_attempt(self, ctx: _Ctx, target: str | None, caller: str | None) -> Event:
-        fields: dict[str, Any] = {"username": caller}
-        if target:
-            dialled = normalize_dialled(target_from_uri_user(target))
-            fields.update(target=target, target_e164=dialled.e164, target_country=dialled.country)
-        return self._event(ctx, "call_attempt", **fields)
-
-    def _call_event(self, call: Call, kind: EventKind, now: float, *, detail: dict[str, Any]) -> Event:
-        fields: dict[str, Any] = {}
-        if call.target:
-            dialled = normalize_dialled(target_from_uri_user(call.target))
-            fields.update(target=call.target, target_e164=dialled.e164, target_country=dialled.country)
-        return self.make_event(
-            kind, call.peer, now, method="INVITE", username=call.username, call_id=call.call_id, detail=detail, **fields
-        )

@@ -61,4 +61,12 @@ class StopMedia:
     call_id: str
 
 
-Output = Reply | SendTo | Emit | StartMedia | StopMedia
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """Call `handle_calls(now)` at time `at` (a ringing call is answered then); the regular timer
+    tick would also get there, only later."""
+
+    at: float
+
+
+Output = Reply | SendTo | Emit | StartMedia | StopMedia | Wake

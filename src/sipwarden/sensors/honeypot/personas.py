@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from sipwarden.sensors.honeypot.nonces import NonceStyle
 from sipwarden.sip.errors import LocalProtocolError
 
 
@@ -32,6 +33,8 @@ class Persona:
     qop: str | None = "auth"
     session_name: str = "Asterisk"
     sdp_username: str = "-"
+    #: How its digest nonces look: chan_pjsip `<unix time>/<32 hex>`, FreeSWITCH a UUID, phones hex.
+    nonce_style: NonceStyle = "asterisk"
 
 
 _ASTERISK_ALLOW: Final = (
@@ -68,6 +71,7 @@ PERSONAS: Final[dict[str, Persona]] = {
             unknown_user="challenge",
             session_name="FreeSWITCH",
             sdp_username="FreeSWITCH",
+            nonce_style="uuid",
         ),
         Persona(
             name="yealink",
@@ -77,6 +81,7 @@ PERSONAS: Final[dict[str, Persona]] = {
             allow="INVITE, INFO, PRACK, ACK, BYE, CANCEL, OPTIONS, NOTIFY, REGISTER, SUBSCRIBE, REFER, PUBLISH, UPDATE, MESSAGE",
             supported="replaces, timer",
             session_name="SDP data",
+            nonce_style="hex",
         ),
         Persona(
             name="polycom",
@@ -86,6 +91,7 @@ PERSONAS: Final[dict[str, Persona]] = {
             allow="INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, MESSAGE, SUBSCRIBE, NOTIFY, PRACK, UPDATE, REFER",
             supported="100rel, replaces",
             session_name="Polycom IP Phone",
+            nonce_style="hex",
         ),
     )
 }

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Final, cast
 
 from sipwarden.sensors.honeypot.bait import parse_bait_ranges
-from sipwarden.sensors.honeypot.calls import parse_port_range
+from sipwarden.sensors.honeypot.calls import parse_port_range, parse_ring_range
 from sipwarden.sensors.honeypot.core import CoreConfig, HoneypotCore
 from sipwarden.sensors.honeypot.fastpath import FastPath
 from sipwarden.sensors.honeypot.media_io import MediaManager
-from sipwarden.sensors.honeypot.outputs import Emit, Output, Peer, Reply, SendTo, StartMedia, StopMedia
+from sipwarden.sensors.honeypot.outputs import Emit, Output, Peer, Reply, SendTo, StartMedia, StopMedia, Wake
 from sipwarden.sensors.honeypot.personas import get_persona
 from sipwarden.sensors.honeypot.settings import HoneypotSettings
 from sipwarden.sensors.honeypot.sinks import EventSink
@@ -93,6 +93,9 @@ def core_config(settings: HoneypotSettings, *, sensor: str = "", persona: str | 
         recovery_tries_per_source=settings.recovery_tries_per_source,
         call_timeout_seconds=settings.call_timeout_seconds,
         max_call_seconds=settings.max_call_seconds,
+        ring_seconds=parse_ring_range(settings.ring_seconds),
+        nonce_seconds=settings.nonce_seconds,
+        nonce_secret=settings.nonce_secret.encode(),
         sensor=sensor,
     )
 
@@ -169,6 +172,7 @@ class Honeypot:
         self._streams: dict[tuple[str, str, int], asyncio.StreamWriter] = {}
         self._udp_by_port: dict[tuple[int, bool], asyncio.DatagramTransport] = {}
         self._timer: asyncio.Task[None] | None = None
+        self._wakes: set[asyncio.TimerHandle] = set()  # at most one per ringing call (calls.MAX_CALLS)
         self._routes: dict[tuple[str, str], str] = {}
 
     async def start(self) -> None:
@@ -205,6 +209,9 @@ class Honeypot:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
             self._timer = None
+        for handle in self._wakes:
+            handle.cancel()
+        self._wakes.clear()
         for transport in self._udp:
             transport.close()
         for server in self._servers:
@@ -241,6 +248,22 @@ class Honeypot:
                 self.media.start(out)
             elif isinstance(out, StopMedia):
                 self.media.stop(out.call_id)
+            elif isinstance(out, Wake):
+                self._wake_at(out.at)
+
+    def _wake_at(self, at: float) -> None:
+        """Run the core's call timers at `at` (a ringing call is answered then, not at the next tick)."""
+        loop = asyncio.get_running_loop()
+
+        def wake() -> None:
+            self._wakes.discard(handle)
+            try:
+                self.dispatch(self.core.handle_calls(self.clock()), None)
+            except Exception:
+                log.exception("honeypot call timer failed")
+
+        handle = loop.call_later(max(0.0, at - self.clock()), wake)
+        self._wakes.add(handle)
 
     def report_failure(
         self, data: bytes, addr: tuple[str | object, int], transport: str, local_port: int, exc: Exception

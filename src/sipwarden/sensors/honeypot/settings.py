@@ -42,6 +42,17 @@ class HoneypotSettings(Section):
         default=30.0, gt=0, description="End an answered call after this many seconds without audio."
     )
     max_call_seconds: float = Field(default=300.0, gt=0, description="End any answered call after this long.")
+    ring_seconds: str = Field(
+        default="2-6",
+        description="FIRST-LAST seconds an authenticated call rings before it is answered (picked per call; 0-0 answers at once).",
+    )
+    nonce_seconds: float = Field(
+        default=300.0, gt=0, description="A digest nonce is accepted this long; older ones get 401 with stale=true."
+    )
+    nonce_secret: str = Field(
+        default="",
+        description="Key of the nonce MAC, shared by honeypot processes that accept each other's nonces; empty: random per process.",
+    )
     rate_per_source: float = Field(
         default=50.0, gt=0, description="Replies per second to one unauthenticated UDP source (token bucket rate)."
     )
