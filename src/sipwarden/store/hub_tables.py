@@ -95,3 +95,27 @@ hub_reports = Table(
     Column("decided_reason", Text),
     Index("ix_hub_reports_status", "status"),
 )
+
+#: Abuse reports to network owners (migration 0004): drafted, approved by an admin, then sent by SMTP
+#: (docs/hub.md, "Abuse desk"). `message` is the whole RFC 5322 message the admin approved.
+abuse_reports = Table(
+    "abuse_reports",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("ip", String(64), nullable=False),
+    Column("network", String(64), nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # draft, approved, sending, sent, failed, discarded
+    Column("events", BigInteger, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("approved_at", UTCDateTime()),
+    Column("approved_by", Text),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime()),
+    Column("sent_at", UTCDateTime()),
+    Column("last_error", Text),
+    Index("ix_abuse_reports_status", "status"),
+    Index("ix_abuse_reports_ip", "ip"),
+    Index("ix_abuse_reports_network", "network"),
+)

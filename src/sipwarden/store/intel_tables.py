@@ -6,7 +6,7 @@ dashboard reads a few hundred rows instead of scanning millions of events per pa
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text
 
 from sipwarden.store.tables import metadata
 from sipwarden.store.types import UTCDateTime
@@ -45,4 +45,37 @@ intel_facets = Table(
     Column("first_ts", UTCDateTime(), nullable=False),
     Column("last_ts", UTCDateTime(), nullable=False),
     Index("ix_intel_facets_facet_value", "facet", "value"),
+)
+
+#: Who owns a network (the ownership cache, migration 0004): filled from RDAP by `intel.rdap_refresh`,
+#: read by `intel.owner_cache.StoreOwnership`. One row per CIDR block; an RDAP range that is not one
+#: block is stored as the blocks that make it up, all with the same handle.
+intel_owners = Table(
+    "intel_owners",
+    metadata,
+    Column("network", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("prefixlen", Integer, nullable=False),
+    Column("handle", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("org", Text, nullable=False),
+    Column("asn", BigInteger),
+    Column("country", String(8)),
+    Column("abuse_email", Text),
+    Column("source", Text, nullable=False),  # the RDAP URL that answered
+    Column("fetched_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+#: The outcome of the last ownership lookup per address, so that failures and unknown addresses are
+#: asked again only after `retry_at`, not on every refresh.
+intel_owner_lookups = Table(
+    "intel_owner_lookups",
+    metadata,
+    Column("ip", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),  # found, missing, error
+    Column("network", String(64)),
+    Column("detail", Text, nullable=False),
+    Column("checked_at", UTCDateTime(), nullable=False),
+    Column("retry_at", UTCDateTime(), nullable=False),
 )
