@@ -24,6 +24,8 @@ from starlette.middleware.gzip import GZipMiddleware
 from sipwarden.config import Settings
 from sipwarden.events import utcnow
 from sipwarden.hub import compat, pages
+from sipwarden.hub.abuse.api import abuse_router
+from sipwarden.hub.abuse.desk import AbuseDesk
 from sipwarden.hub.auth import Caller
 from sipwarden.hub.body import ERROR_RESPONSES, read_body
 from sipwarden.hub.fastpath import CheckFastPath
@@ -33,6 +35,7 @@ from sipwarden.hub.service import HubService, decisions_of
 from sipwarden.hub.settings import HubSettings
 from sipwarden.hub.stream import ChangeSignal, libpq_url, listen_forever, stop
 from sipwarden.hub.submit import BatchError, DecisionIn, EventIn, read_items, validate_items
+from sipwarden.intel.ownership import OwnershipLookup
 from sipwarden.store import Store
 
 log = logging.getLogger(__name__)
@@ -354,12 +357,14 @@ def create_hub_app(store: Store, settings: HubSettings, *, full: Settings | None
     app.include_router(admin_router(svc))
     app.include_router(compat.router(svc))
     app.include_router(pages.router(svc))
-    _include_ui(app, store, full)
+    desk = AbuseDesk(store, settings.abuse)
+    app.include_router(abuse_router(svc, desk))
+    _include_ui(app, store, full, desk.ownership)
     return app
 
 
-def _include_ui(app: FastAPI, store: Store, full: Settings | None) -> None:
-    """Mount the investigation dashboard under /ui/."""
+def _include_ui(app: FastAPI, store: Store, full: Settings | None, ownership: OwnershipLookup) -> None:
+    """Mount the investigation dashboard under /ui/ (dossiers show owners from the abuse desk's cache)."""
     from sipwarden.hub.ui import ui_router
 
-    app.include_router(ui_router(store, full), prefix="/ui")
+    app.include_router(ui_router(store, full, ownership=ownership), prefix="/ui")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from sipwarden.hub.abuse.settings import AbuseSettings
 from sipwarden.settings_base import Section
 
 
@@ -54,4 +55,7 @@ class HubSettings(Section):
         gt=0,
         le=60,
         description="How often the event stream looks for changes when the store cannot notify.",
+    )
+    abuse: AbuseSettings = Field(
+        default=AbuseSettings(), description="`[hub.abuse]`: network owners, the scoreboard, abuse reports."
     )
