@@ -35,6 +35,10 @@ class Persona:
     sdp_username: str = "-"
     #: How its digest nonces look: chan_pjsip `<unix time>/<32 hex>`, FreeSWITCH a UUID, phones hex.
     nonce_style: NonceStyle = "asterisk"
+    #: Host name (CN and subjectAltName) and organisation of its self-signed TLS certificate: what
+    #: the system's installer names the box by default.
+    tls_name: str = "freepbx.sangoma.local"
+    tls_organisation: str | None = None
 
 
 _ASTERISK_ALLOW: Final = (
@@ -72,6 +76,8 @@ PERSONAS: Final[dict[str, Persona]] = {
             session_name="FreeSWITCH",
             sdp_username="FreeSWITCH",
             nonce_style="uuid",
+            tls_name="FreeSWITCH",
+            tls_organisation="FreeSWITCH",
         ),
         Persona(
             name="yealink",
@@ -82,6 +88,8 @@ PERSONAS: Final[dict[str, Persona]] = {
             supported="replaces, timer",
             session_name="SDP data",
             nonce_style="hex",
+            tls_name="yealink.local",
+            tls_organisation="Yealink",
         ),
         Persona(
             name="polycom",
@@ -92,6 +100,8 @@ PERSONAS: Final[dict[str, Persona]] = {
             supported="100rel, replaces",
             session_name="Polycom IP Phone",
             nonce_style="hex",
+            tls_name="polycom.local",
+            tls_organisation="Polycom",
         ),
     )
 }

@@ -165,7 +165,9 @@ class Honeypot:
         self.listening: list[Listen] = []
         self._ssl: ssl.SSLContext | None = None
         if any(item.transport == "tls" for item in self.listens):
-            self._ssl = server_context(settings.tls_cert, settings.tls_key, directory=data_dir)
+            self._ssl = server_context(
+                settings.tls_cert, settings.tls_key, directory=data_dir, persona=self.core.persona
+            )
         self._udp: list[asyncio.DatagramTransport] = []
         self._servers: list[asyncio.Server] = []
         self._connections: set[asyncio.StreamWriter] = set()
