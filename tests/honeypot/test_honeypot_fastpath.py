@@ -13,6 +13,7 @@ from sipwarden.sensors.honeypot.core import HoneypotCore
 from sipwarden.sensors.honeypot.fastpath import TAG_CHARS, FastPath, TagPool
 from sipwarden.sensors.honeypot.outputs import Emit, Output, Peer, Reply
 from sipwarden.sensors.honeypot.personas import PERSONAS
+from sipwarden.sensors.honeypot.tools import FINGERPRINTS, Fingerprint, decode_sipvicious_tag, recognise
 
 from .helpers import ATTACKER, make_core, sip_request
 
@@ -135,7 +136,7 @@ SLOW: list[tuple[str, bytes]] = [
     ("Request-URI with space-free garbage", _options(Uri="<>")),
     ("leading CRLF", b"\r\n" + _options()),
     ("no end of headers", _options()[:-2]),
-    ("INVITE", sip_request("INVITE")),
+    ("BYE", sip_request("BYE")),
     ("too large", _options(User_Agent="x" * 5000)),
 ]  # fmt: skip
 
@@ -225,3 +226,19 @@ def test_tag_pool_gives_fresh_random_tags() -> None:
     tags = [pool() for _ in range(1000)]
     assert all(len(tag) == TAG_CHARS and int(tag, 16) >= 0 for tag in tags)
     assert len(set(tags)) > 990  # 32 random bits each: a repeat among 1000 is a ~1e-4 event
+
+
+def _tool_by_tag_one_by_one(from_tag: str, fingerprints: Sequence[Fingerprint]) -> str | None:
+    return next((fp.tool for fp in fingerprints if fp.field == "from_tag" and fp.pattern.search(from_tag)), None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789abcdefnmortSIPpTag_\n", max_size=24))
+def test_combined_tag_regex_picks_the_first_trait_in_table_order(from_tag: str) -> None:
+    """One combined regex per group gives what trying the traits one by one in table order gives."""
+    want = _tool_by_tag_one_by_one(from_tag, FINGERPRINTS)
+    assert recognise(user_agent=None, from_tag=from_tag, branch=None, method="OPTIONS") in (
+        want,
+        # a hex tag that decodes as a SIPVicious one is named by that first
+        *(["sipvicious/svmap", "sipvicious/svwar"] if decode_sipvicious_tag(from_tag) else []),
+    )

@@ -13,6 +13,8 @@ from typing import Final
 
 #: A bait range wider than this is a configuration mistake (and would make `contains` slow to build).
 MAX_BAIT_RANGE: Final = 1_000_000
+#: User names whose range membership is remembered (a scan of 100,000 names costs at most ~10 MB here).
+MAX_EXISTS_CACHE: Final = 65_536
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +60,22 @@ class BaitPolicy:
         self._weak = tuple(weak_passwords)
         self._own = accept_own_number
         self._cracked: dict[str, str] = {}
+        self._in_ranges: dict[str, bool] = {}
 
     def exists(self, username: str | None) -> bool:
         """True when `username` is a bait account (or was cracked)."""
         if not username:
             return False
-        return username in self._cracked or any(username in r for r in self._ranges)
+        if username in self._cracked:
+            return True
+        # Remembered per name: this runs for every OPTIONS of a flood, which repeats one account.
+        known = self._in_ranges.get(username)
+        if known is None:
+            known = any(username in bait_range for bait_range in self._ranges)
+            if len(self._in_ranges) >= MAX_EXISTS_CACHE:
+                self._in_ranges.clear()
+            self._in_ranges[username] = known
+        return known
 
     def passwords(self, username: str) -> tuple[str, ...]:
         """The passwords `username` accepts now (empty for accounts that do not exist)."""

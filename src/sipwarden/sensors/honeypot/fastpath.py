@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from typing import Final
+from typing import Final, cast
 
 from sipwarden.events import bound_raw
 from sipwarden.sensors.honeypot.core import HoneypotCore
@@ -143,26 +143,20 @@ class FastPath:
         uri_info = self._uri(start[1])
         if uri_info is None:
             return None
-        fields: dict[str, str] = {}
-        vias: list[str] = []
-        names = _NAMES
-        for line in lines[1:]:
-            name, colon, value = line.partition(":")
-            canonical = names.get(name)
-            # A line starting with SP/HT is folding; an empty name or value edge cases go the full way.
-            if canonical is None or not colon:
-                return None
-            value = value.strip(" \t")
-            if canonical == "Via":
-                if not value:
-                    return None  # an empty Via entry is dropped by the parser's list split
-                vias.append(value)
-            elif canonical in fields:
-                return None  # repeated single header: the parser's conflict rules decide, not us
-            else:
-                fields[canonical] = value
-        if not vias or not _MANDATORY.issubset(fields.keys() | {"Via"}):
+        # Comprehensions rather than a loop body (as message.parse_message): one partition and one
+        # dict lookup per line. A name not in _NAMES, a line without colon or a folded line (leading
+        # SP/HT) gives None and the full path.
+        split = [line.partition(":") for line in lines[1:]]
+        found = [_NAMES.get(name) if colon else None for name, colon, _ in split]
+        if None in found:
             return None
+        names = cast(list[str], found)
+        values = [value.strip(" \t") for _, _, value in split]
+        fields = dict(zip(names, values, strict=True))
+        vias = [value for name, value in zip(names, values, strict=True) if name == "Via"]
+        # Only Via may repeat; a repeated single header is left to the parser's conflict rules.
+        if len(names) - len(fields) != len(vias) - 1 or "" in vias or not fields.keys() >= _MANDATORY:
+            return None  # (an empty Via entry is dropped by the parser's list split)
         if fields.get("Content-Length", "0") != "0":
             return None
         number, _, cseq_method = fields["CSeq"].partition(" ")

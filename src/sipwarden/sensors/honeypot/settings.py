@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Final, Literal
+
+from pydantic import Field, field_validator
 
 from sipwarden.settings_base import Section
+
+#: More UDP worker processes than this is a typo, not a machine (each holds ~100 MB of libraries).
+MAX_WORKERS: Final = 64
 
 
 class HoneypotSettings(Section):
@@ -60,6 +65,23 @@ class HoneypotSettings(Section):
     aggregate_seconds: float = Field(
         default=10.0, ge=0, description="Identical probes from one source within this window become one event."
     )
+    udp_receive_buffer: int = Field(
+        default=4 * 1024 * 1024,
+        ge=0,
+        description="SO_RCVBUF of each UDP socket in bytes (capped by net.core.rmem_max); 0: the kernel default.",
+    )
+    workers: int | Literal["auto"] = Field(
+        default=1,
+        description="Processes answering UDP (SO_REUSEPORT sockets on one port); 'auto': one per core; 1: in-process.",
+    )
+
+    @field_validator("workers")
+    @classmethod
+    def _workers_in_range(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 1 <= value <= MAX_WORKERS:
+            raise ValueError(f"workers must be 'auto' or 1..{MAX_WORKERS}")
+        return value
+
     recovery_tries_per_source: int = Field(
         default=2_000_000,
         ge=0,
