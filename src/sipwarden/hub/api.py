@@ -30,6 +30,7 @@ from sipwarden.hub.auth import Caller
 from sipwarden.hub.body import ERROR_RESPONSES, read_body
 from sipwarden.hub.fastpath import CheckFastPath
 from sipwarden.hub.formats import FORMATS, listing_dict
+from sipwarden.hub.lookup import HubIndex, keep_current
 from sipwarden.hub.policy import Evidence, evidence_from_events, parse_address
 from sipwarden.hub.service import HubService, decisions_of
 from sipwarden.hub.settings import HubSettings
@@ -86,8 +87,8 @@ def _check_body(svc: HubService, addr: str) -> bytes:
     return json.dumps(body).encode()
 
 
-def v1_router(svc: HubService) -> APIRouter:
-    """The native API."""
+def v1_router(svc: HubService, index: HubIndex) -> APIRouter:
+    """The native API (`index` catches up after each change made here: a check reads its writes)."""
     router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
     settings = svc.settings
 
@@ -173,7 +174,10 @@ def v1_router(svc: HubService) -> APIRouter:
             evidence = evidence_from_events(events, weight=settings.untrusted_weight, trusted=key.trusted)
             if key.trusted:
                 svc.repo.add_numbers(events, now)
-            return svc.repo.add_evidence(key.id, evidence, now)
+            listed = svc.repo.add_evidence(key.id, evidence, now)
+            if listed:
+                index.catch_up()
+            return listed
 
         listed = await run_in_threadpool(work)
         if listed:
@@ -208,7 +212,10 @@ def v1_router(svc: HubService) -> APIRouter:
                 )
                 for d in decisions
             ]
-            return svc.repo.add_evidence(key.id, evidence, now)
+            listed = svc.repo.add_evidence(key.id, evidence, now)
+            if listed:
+                index.catch_up()
+            return listed
 
         listed = await run_in_threadpool(work)
         if listed:
@@ -260,7 +267,7 @@ async def _events(request: Request, svc: HubService, cursor: int) -> AsyncIterat
         await signal.wait(svc.settings.stream_poll_seconds)
 
 
-def admin_router(svc: HubService) -> APIRouter:
+def admin_router(svc: HubService, index: HubIndex) -> APIRouter:
     """Delisting and the review of web reports (admin keys)."""
     router = APIRouter(prefix="/v1/admin", responses=ERROR_RESPONSES)
 
@@ -274,6 +281,7 @@ def admin_router(svc: HubService) -> APIRouter:
             raise HTTPException(400, "not an IP address") from None
         if not svc.repo.delist(addr, f"{reason} (by {caller.name})", utcnow()):
             raise HTTPException(404, f"{addr} is not listed")
+        index.catch_up()
         svc.changed()
         return JSONResponse({"ip": addr, "delisted": True})
 
@@ -311,6 +319,7 @@ def admin_router(svc: HubService) -> APIRouter:
         )
         if report is None:
             raise HTTPException(404, "no pending report with this id")
+        index.catch_up()
         svc.changed()
         return JSONResponse({"id": report.id, "ip": report.ip, "status": report.status})
 
@@ -323,6 +332,7 @@ def create_hub_app(store: Store, settings: HubSettings, *, full: Settings | None
     `full` is the whole configuration, for the dashboard's `[ui]` section (login, recordings).
     """
     svc = HubService(store, settings)
+    index = HubIndex(svc.repo)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -332,16 +342,19 @@ def create_hub_app(store: Store, settings: HubSettings, *, full: Settings | None
         if store.dialect == "postgresql":
             url = libpq_url(store.engine.url.render_as_string(hide_password=False))
             task = asyncio.create_task(listen_forever(url, svc.signal))
+        follower = asyncio.create_task(keep_current(index, svc, svc.signal))
         try:
             yield
         finally:
+            await stop(follower)
             await stop(task)
 
     app = FastAPI(title="sipwarden hub", version="1", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.hub = svc
+    app.state.hub_index = index
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=GZIP_LEVEL)
-    # Added last, so it runs first: cached check answers skip everything else.
-    app.add_middleware(CheckFastPath, svc=svc)
+    # Added last, so it runs first: check lookups answered from memory skip everything else.
+    app.add_middleware(CheckFastPath, index=index, anonymous=svc.auth.anonymous)
 
     @app.get("/health-check")
     def health_check() -> JSONResponse:
@@ -353,8 +366,8 @@ def create_hub_app(store: Store, settings: HubSettings, *, full: Settings | None
             return JSONResponse({"status": "error", "store": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    app.include_router(v1_router(svc))
-    app.include_router(admin_router(svc))
+    app.include_router(v1_router(svc, index))
+    app.include_router(admin_router(svc, index))
     app.include_router(compat.router(svc))
     app.include_router(pages.router(svc))
     desk = AbuseDesk(store, settings.abuse)

@@ -2,8 +2,11 @@
 
 - SentryPeer's HTTP API: `/ip-addresses`, `/ip-addresses/{ip}`, `/numbers`, `/numbers/{number}`,
   with SentryPeer's JSON keys (src/http_ip_addresses_route.c and friends in SentryPeer).
-- APIBAN: `/api/{KEY}/banned[/{ID}]` in batches of 250 with an `ID` cursor, `"ID": "none"` when
-  nothing is left; `/api/{KEY}/check/{IP}`; and the POST forms `/api/get`, `/api/check`.
+- APIBAN: `/api/{KEY}/banned[/{ID}]` in batches of 250 with an `ID` cursor, 400 `"no new bans"`,
+  `"ID": "none"` when nothing is left; `/api/{KEY}/check/{IP}`; and the v2 POST forms `/api/get`,
+  `/api/check` exactly as apiban/golib (the library of apiban-client-nftables and friends) sends them:
+  `Authorization: Bearer KEY`, bodies `{"set": "sip", "id": "100"}` and `{"set": "sip", "ipaddress": IP}`,
+  no content type. Unknown keys get APIBAN's 403 `{"ipaddress": "none", "ID": "unauthorized"}`.
 - CrowdSec's Local API decisions stream as the firewall bouncer polls it:
   `GET /v1/decisions/stream?startup=true` with `X-Api-Key`, answering `{"new": [...], "deleted": [...]}`;
   the cursor of each key is kept in the database so any hub process can answer the next poll.
@@ -11,22 +14,48 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from sipwarden.events import utcnow
-from sipwarden.hub.body import ERROR_RESPONSES
+from sipwarden.hub.auth import Caller
+from sipwarden.hub.body import ERROR_RESPONSES, read_body
 from sipwarden.hub.repo import Listing
 from sipwarden.hub.service import HUB_SCENARIO, HubService
 
 #: APIBAN hands out addresses 250 at a time.
 APIBAN_BATCH: Final = 250
+#: APIBAN's `ID`s are Unix times, and its clients start from one: golib sends "100", the v1 Go client
+#: a time a year ago. The hub's IDs are its change numbers plus this base, so any ID below it (every
+#: start value clients use until 2033) means "from the beginning" and never skips a listing.
+APIBAN_ID_BASE: Final = 2_000_000_000
+#: APIBAN's answers when a key is refused, and when a batch walk is over (apiban.org/doc.html).
+APIBAN_UNAUTHORIZED: Final = {"ipaddress": "none", "ID": "unauthorized"}
+APIBAN_NO_NEW_BANS: Final = {"ipaddress": ["no new bans"], "ID": "none"}
+#: Largest APIBAN POST body read (golib sends about 40 bytes).
+MAX_APIBAN_BODY: Final = 4096
 #: Most decisions one CrowdSec stream poll returns.
 CROWDSEC_PAGE: Final = 100_000
+
+
+def apiban_id(seq: int) -> str:
+    """The APIBAN `ID` of change number `seq`."""
+    return str(APIBAN_ID_BASE + seq)
+
+
+def apiban_cursor(value: str | int | None) -> int:
+    """The change number an APIBAN `ID` stands for (0: from the beginning); ValueError if not a number."""
+    if value in (None, "", "none"):
+        return 0
+    number = int(str(value).strip())
+    return max(0, number - APIBAN_ID_BASE)
 
 
 def _iso(ts: datetime) -> str:
@@ -56,20 +85,47 @@ def crowdsec_decision(listing: Listing, seq: int, now: datetime) -> dict[str, An
     }
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 class ApibanGet(BaseModel):
-    """APIBAN's POST /api/get body."""
+    """APIBAN v2's POST /api/get body: golib sends `{"set": "sip", "id": "100"}` with a Bearer key."""
 
     model_config = ConfigDict(extra="ignore")
-    apikey: str | None = Field(default=None, max_length=200)
-    id: str | int | None = Field(default=None)
+    apikey: str | None = Field(default=None, max_length=200, description="Older form: the key in the body.")
+    set: str | None = Field(default=None, max_length=16, description="sip, http or all; the hub has one set.")
+    id: str | int | None = Field(default=None, description="The last ID received (any ID below 2e9: all).")
 
 
 class ApibanCheck(BaseModel):
-    """APIBAN's POST /api/check body."""
+    """APIBAN v2's POST /api/check body: golib sends `{"set": "sip", "ipaddress": IP}` with a Bearer key."""
 
     model_config = ConfigDict(extra="ignore")
-    apikey: str | None = Field(default=None, max_length=200)
-    ip: str = Field(max_length=64)
+    apikey: str | None = Field(default=None, max_length=200, description="Older form: the key in the body.")
+    set: str | None = Field(default=None, max_length=16, description="sip, http or all; the hub has one set.")
+    ipaddress: str | None = Field(default=None, max_length=64)
+    ip: str | None = Field(default=None, max_length=64, description="Older form of `ipaddress`.")
+
+
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+
+
+async def _apiban_body(request: Request, model: type[M]) -> M:
+    """The JSON body whatever the content type: APIBAN's clients (golib) send none at all."""
+    raw = await read_body(request, MAX_APIBAN_BODY)
+    try:
+        data = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise RequestValidationError(
+            [{"loc": ("body",), "msg": "the body is not JSON", "type": "json_invalid"}]
+        ) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False, include_input=False)]
+        ) from None
 
 
 def router(svc: HubService) -> APIRouter:
@@ -125,26 +181,45 @@ def router(svc: HubService) -> APIRouter:
 
     # -- APIBAN -------------------------------------------------------------------------------------
 
-    def banned(request: Request, key: str | None, after: str | int | None) -> JSONResponse:
-        svc.auth.caller(request, "reader", key=key or None)
-        cursor = 0
-        if after not in (None, "", "none"):
-            try:
-                cursor = int(str(after))
-            except ValueError:
-                raise HTTPException(400, "ID must be a number returned by a previous call") from None
+    def apiban_caller(request: Request, key: str | None) -> Caller | None:
+        try:
+            return svc.auth.caller(request, "reader", key=key or None)
+        except HTTPException as exc:
+            if exc.status_code in (401, 403):
+                return None
+            raise
+
+    def banned(request: Request, key: str | None, after: str | int | None, *, walk: bool = False) -> JSONResponse:
+        caller = apiban_caller(request, key)
+        if caller is None:
+            return JSONResponse(APIBAN_UNAUTHORIZED, status_code=403)
+        try:
+            cursor = apiban_cursor(after)
+        except ValueError:
+            raise HTTPException(400, "ID must be a number returned by a previous call") from None
+        state_key = f"hub.apiban.{caller.key.id}" if walk and caller.key is not None else None
+        if state_key is not None:
+            # golib repeats the same body until "ID" is "none": the walk's position is kept per key
+            # (in the store, so any process answers the next call); a different ID starts a new walk.
+            state = svc.store.get_kv(state_key) or ""
+            started, _, at = state.partition(" ")
+            if started == str(after) and at.isdigit():
+                cursor = int(at)
         svc.sweep(utcnow())
-        page = svc.repo.listed(after_seq=max(cursor, 0), limit=APIBAN_BATCH)
+        page = svc.repo.listed(after_seq=cursor, limit=APIBAN_BATCH)
+        if state_key is not None:
+            svc.store.set_kv(state_key, f"{after} {page[-1].seq}" if page else "")
         if not page:
-            return JSONResponse({"ipaddress": [], "ID": "none"})
-        return JSONResponse({"ipaddress": [lst.ip for lst in page], "ID": str(page[-1].seq)})
+            return JSONResponse(APIBAN_NO_NEW_BANS, status_code=400)
+        return JSONResponse({"ipaddress": [lst.ip for lst in page], "ID": apiban_id(page[-1].seq)})
 
     def check(request: Request, key: str | None, ip: str) -> JSONResponse:
-        svc.auth.caller(request, "reader", key=key or None)
+        if apiban_caller(request, key) is None:
+            return JSONResponse(APIBAN_UNAUTHORIZED, status_code=403)
         listing = _listing(svc, ip)
         if listing is None or not listing.listed:
             return JSONResponse({"ipaddress": ["not blocked"], "ID": "none"}, status_code=404)
-        return JSONResponse({"ipaddress": [listing.ip], "ID": str(listing.seq)})
+        return JSONResponse({"ipaddress": [listing.ip], "ID": apiban_id(listing.seq)})
 
     @r.get("/api/{key}/banned", tags=["apiban"])
     def apiban_banned(request: Request, key: str) -> JSONResponse:
@@ -161,15 +236,20 @@ def router(svc: HubService) -> APIRouter:
         """200 with the address when listed, 404 `not blocked` otherwise."""
         return check(request, key, ip)
 
-    @r.post("/api/get", tags=["apiban"])
-    def apiban_get(request: Request, body: ApibanGet) -> JSONResponse:
-        """POST form of `banned` (key in the body or the Authorization header)."""
-        return banned(request, body.apikey, body.id)
+    @r.post("/api/get", tags=["apiban"], openapi_extra=_json_body(ApibanGet))
+    async def apiban_get(request: Request) -> JSONResponse:
+        """APIBAN v2: the next batch of listed addresses (key in the Authorization header or the body)."""
+        body = await _apiban_body(request, ApibanGet)
+        return await run_in_threadpool(banned, request, body.apikey, body.id, walk=True)
 
-    @r.post("/api/check", tags=["apiban"])
-    def apiban_post_check(request: Request, body: ApibanCheck) -> JSONResponse:
-        """POST form of `check`."""
-        return check(request, body.apikey, body.ip)
+    @r.post("/api/check", tags=["apiban"], openapi_extra=_json_body(ApibanCheck))
+    async def apiban_post_check(request: Request) -> JSONResponse:
+        """APIBAN v2: 200 with the address when listed, 404 `not blocked` otherwise."""
+        body = await _apiban_body(request, ApibanCheck)
+        ip = body.ipaddress or body.ip
+        if not ip:
+            raise RequestValidationError([{"loc": ("body", "ipaddress"), "msg": "Field required", "type": "missing"}])
+        return await run_in_threadpool(check, request, body.apikey, ip)
 
     # -- CrowdSec bouncer ---------------------------------------------------------------------------
 

@@ -168,6 +168,12 @@ class HubRepo:
             row = conn.execute(query).first()
         return ApiKey(*row) if row else None
 
+    def live_key_hashes(self) -> list[str]:
+        """SHA-256 hashes of every key not revoked (a small table, read whole)."""
+        query = select(hub_keys.c.key_hash).where(hub_keys.c.revoked_at.is_(None))
+        with self.store.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
     # -- evidence and listings ------------------------------------------------------------------------
 
     def add_evidence(self, reporter_id: str, evidence: Iterable[Evidence], now: datetime) -> list[str]:
@@ -310,6 +316,21 @@ class HubRepo:
         c = hub_listings.c
         with self.store.engine.connect() as conn:
             return list(conn.execute(select(c.ip).where(c.listed.is_(True)).order_by(c.seq)).scalars())
+
+    def renewed(self, expires_after: datetime) -> list[Listing]:
+        """Listed addresses whose `expires_at` is after `expires_after`: those with evidence since
+        `expires_after - listing_days` (an index range on (listed, expires_at), not a table scan)."""
+        c = hub_listings.c
+        query = select(hub_listings).where(c.listed.is_(True), c.expires_at > expires_after)
+        with self.store.engine.connect() as conn:
+            return [_listing(r) for r in conn.execute(query)]
+
+    def recently_delisted(self, limit: int) -> list[Listing]:
+        """The `limit` most recently delisted addresses, newest first."""
+        c = hub_listings.c
+        query = select(hub_listings).where(c.listed.is_(False), c.delisted_at.is_not(None)).order_by(c.seq.desc())
+        with self.store.engine.connect() as conn:
+            return [_listing(r) for r in conn.execute(query.limit(limit))]
 
     def head(self) -> int:
         """The newest change number (0: nothing ever listed)."""
