@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sipwarden.detect.tracker import MAX_EVIDENCE_IDS, MAX_USERS_PER_SOURCE, SourceTable
+from ulid import ULID
+
+from sipwarden.detect.tracker import INLINE_EVIDENCE, MAX_EVIDENCE_IDS, MAX_USERS_PER_SOURCE, SourceTable
 
 from .helpers import at
 
@@ -11,19 +13,19 @@ def test_window_counts_then_forgets() -> None:
     table = SourceTable([60.0], users_window=600, max_sources=10)
     counts = []
     for s in (0, 10, 20, 30):
-        state = table.touch(1, at(s), f"id{s}", None)
-        counts.append(table.count(state, 0, 1))
+        slot = table.touch(1, at(s), f"id{s}", None)
+        counts.append(table.count(slot, 0, 1))
     assert counts == [1, 2, 3, 4]
     # 76 s (a bucket past the window + its slack) after the last event everything is gone.
-    state = table.touch(1, at(30 + 76), "late", None)
-    assert table.count(state, 0, 1) == 1
+    slot = table.touch(1, at(30 + 76), "late", None)
+    assert table.count(slot, 0, 1) == 1
 
 
 def test_a_window_never_undercounts_events_within_it() -> None:
     table = SourceTable([60.0], users_window=600, max_sources=10)
     for i in range(60):
-        state = table.touch(1, at(i * 13.7), str(i), None)
-        n = table.count(state, 0, 1)
+        slot = table.touch(1, at(i * 13.7), str(i), None)
+        n = table.count(slot, 0, 1)
         exact = sum(1 for j in range(i + 1) if i * 13.7 - j * 13.7 < 60)
         assert exact <= n <= exact + 2
 
@@ -40,12 +42,21 @@ def test_weighted_counts_and_separate_sources() -> None:
 def test_evidence_and_usernames_are_bounded() -> None:
     table = SourceTable([60.0], users_window=600, max_sources=10)
     for i in range(200):
-        state = table.touch(1, at(i), f"id{i}", f"user{i}")
-    assert state.evidence_ids() == tuple(f"id{i}" for i in range(200 - MAX_EVIDENCE_IDS, 200))
-    assert len(state.usernames()) == MAX_USERS_PER_SOURCE
+        slot = table.touch(1, at(i), f"id{i}", f"user{i}")
+    assert table.evidence_ids(slot) == tuple(f"id{i}" for i in range(200 - MAX_EVIDENCE_IDS, 200))
+    assert table.usernames(slot) == tuple(f"user{i}" for i in range(MAX_USERS_PER_SOURCE))
     # A pause longer than the users window starts a new list.
-    state = table.touch(1, at(200 + 601), "x", "999")
-    assert state.usernames() == ("999",)
+    slot = table.touch(1, at(200 + 601), "x", "999")
+    assert table.usernames(slot) == ("999",)
+
+
+def test_usernames_are_distinct_and_in_first_tried_order() -> None:
+    table = SourceTable([60.0], users_window=600, max_sources=10)
+    for i, name in enumerate(["100", "101", "100", "102", "103", "101", "104", "105", "104"]):
+        slot = table.touch(7, at(i), f"id{i}", name)
+    assert table.usernames(slot) == ("100", "101", "102", "103", "104", "105")
+    other = table.touch(8, at(10), "x", "100")
+    assert table.usernames(other) == ("100",) and table.usernames(slot)[0] == "100"
 
 
 def test_sweep_and_cap() -> None:
@@ -63,13 +74,22 @@ def test_ulid_evidence_is_stored_compactly_and_round_trips() -> None:
 
     table = SourceTable([60.0], users_window=600, max_sources=10)
     ids = [new_id() for _ in range(25)]
-    for i, event_id in enumerate(ids):
-        state = table.touch(1, at(i), event_id, None)
-    assert isinstance(state.evidence, bytes) and len(state.evidence) == 16 * MAX_EVIDENCE_IDS
-    assert state.evidence_ids() == tuple(ids[-MAX_EVIDENCE_IDS:])
+    for i, event_id in enumerate(ids[:INLINE_EVIDENCE]):
+        slot = table.touch(1, at(i), event_id, None)
+        assert table.evidence_ids(slot) == tuple(ids[: i + 1])
+    assert len(table._more_evidence) == 0  # still inside the slot, 16 bytes per id
+    for i, event_id in enumerate(ids[INLINE_EVIDENCE:], INLINE_EVIDENCE):
+        slot = table.touch(1, at(i), event_id, None)
+    assert table._more_evidence[slot] == b"".join(ULID.from_str(i).bytes for i in ids[-MAX_EVIDENCE_IDS:])
+    assert table.evidence_ids(slot) == tuple(ids[-MAX_EVIDENCE_IDS:])
     # An id that is not a ULID (an imported event) switches to text without losing the others.
-    state = table.touch(1, at(30), "import-7", None)
-    assert state.evidence_ids() == (*ids[-MAX_EVIDENCE_IDS + 1 :], "import-7")
+    slot = table.touch(1, at(30), "import-7", None)
+    assert table.evidence_ids(slot) == (*ids[-MAX_EVIDENCE_IDS + 1 :], "import-7")
+    # A slot used again starts empty.
+    table.forget(1)
+    assert len(table._more_evidence) == 0
+    slot = table.touch(2, at(31), ids[0], None)
+    assert table.evidence_ids(slot) == (ids[0],) and table.usernames(slot) == ()
 
 
 def test_budgeted_sweep_continues_where_it_stopped() -> None:
@@ -85,3 +105,13 @@ def test_budgeted_sweep_continues_where_it_stopped() -> None:
     assert dropped == [100, 100, 50] and len(table) == 50
     table.forget(260)
     assert table.sweep(at(500), budget=1000) == 49 and not table.sweeping
+
+
+def test_a_full_table_forgets_the_sources_idle_for_longest() -> None:
+    table = SourceTable([60.0], users_window=60, max_sources=1000)
+    for i in range(1000):
+        table.touch(i, at(i % 100), str(i), None)  # keys 0, 100, 200... last seen at 0 s
+    table.touch(5000, at(200), "n", None)
+    assert len(table) == 901 and 5000 in table
+    assert all(k not in table for k in range(0, 1000, 100))  # a tick of 0 s: idle for longest
+    assert all(k in table for k in range(50, 1000, 100))

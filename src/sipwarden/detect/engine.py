@@ -90,9 +90,9 @@ class Engine:
             self._learn_trust(address, event.ts)
         trusted = self.is_trusted(address, event.ts)
         username = event.username if event.kind in USERNAME_KINDS else None
-        state = self.sources.touch(key, event.ts, event.id, username)
+        slot = self.sources.touch(key, event.ts, event.id, username)
         view = self._view
-        view.bind(key, address, state, trusted=trusted, factor=self.settings.trust_factor if trusted else 1.0)
+        view.bind(key, address, slot, trusted=trusted, factor=self.settings.trust_factor if trusted else 1.0)
         findings: list[Finding] = []
         for rule, base in zip(self.rules, self._bases, strict=True):
             view.use_windows(base)
@@ -105,6 +105,10 @@ class Engine:
             decision = self._decide(finding, address, event.ts, view)
             if decision is not None:
                 decisions.append(decision)
+        if any(d.action == "ban" and d.scope == "ip" and d.value == address for d in decisions):
+            # Counting starts again after the ban; only now, so that every finding of this event
+            # still quoted the source's evidence.
+            self.sources.forget(key)
         return decisions
 
     def tick(self, now: datetime) -> list[Decision]:
@@ -190,8 +194,6 @@ class Engine:
             event_ids=tuple(evidence),
         )
         self._activate(decision)
-        if finding.action == "ban" and finding.scope == "ip":
-            self.sources.forget(view.key)  # counting starts again after the ban
         return decision
 
     def _activate(self, decision: Decision) -> None:
