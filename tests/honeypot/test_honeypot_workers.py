@@ -171,6 +171,25 @@ async def test_a_crack_from_one_address_holds_for_a_call_from_another(pool: tupl
     assert "call_answered" in kinds
 
 
+async def test_a_nonce_from_one_worker_is_accepted_by_the_other(pool: tuple[Honeypot, ListSink]) -> None:
+    """Nonces are HMAC-signed with one key for all processes: a challenge from worker A opens worker B."""
+    honeypot, _ = pool
+    port = honeypot.listening[0].port
+    clients = [Client(ip, port) for ip in SOURCES]
+    try:
+        first = clients[0]
+        first_worker = await _worker_of(honeypot, first)
+        second = [c for c in clients[1:] if await _worker_of(honeypot, c) != first_worker][0]
+        [challenge] = await first.ask(first.request("REGISTER", from_user="150"))
+        assert challenge.status == 401
+        auth = answer_challenge(challenge, username="150", password="150", method="REGISTER", uri="sip:100@192.0.2.10")
+        [answer] = await second.ask(second.request("REGISTER", from_user="150", headers=[auth], cseq=2))
+        assert answer.status == 200
+    finally:
+        for client in clients:
+            client.close()
+
+
 def SDP(ip: str) -> bytes:
     return (
         f"v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n"

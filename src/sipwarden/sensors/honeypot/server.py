@@ -31,6 +31,13 @@ from sipwarden.sensors.honeypot.personas import get_persona
 from sipwarden.sensors.honeypot.settings import HoneypotSettings
 from sipwarden.sensors.honeypot.sinks import EventSink
 from sipwarden.sensors.honeypot.tls import server_context
+from sipwarden.sensors.honeypot.workers import (
+    WorkerPool,
+    bind_udp,
+    reuse_port_group,
+    shared_nonce_secret,
+    worker_count,
+)
 from sipwarden.sip.errors import ProtocolError
 from sipwarden.sip.framing import StreamFramer
 
@@ -47,6 +54,8 @@ MAX_STREAM_CONNECTIONS: Final = 1000
 READ_CHUNK: Final = 65536
 #: Peer -> local address cache entries for wildcard-bound UDP listeners.
 MAX_ROUTE_CACHE: Final = 10_000
+#: Source address -> Peer records kept per UDP listener (cleared when full: a cache, not state).
+MAX_PEER_CACHE: Final = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +120,9 @@ class _Datagram(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.local_port = listen.port
         self.wildcard = _is_wildcard(listen.host)
+        # Peer records by source address: a flood comes from few sources, and building a frozen
+        # dataclass per datagram was a measurable share of the OPTIONS path.
+        self.peers: dict[tuple[str | object, int], Peer] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Python 3.11's selector datagram transport does not subclass DatagramTransport; it behaves as one.
@@ -122,16 +134,28 @@ class _Datagram(asyncio.DatagramProtocol):
         if transport is None:
             return
         try:
-            ip = str(addr[0])
-            local_ip = self.honeypot.local_ip_for(self.listen.host, ip) if self.wildcard else self.listen.host
-            peer = Peer(ip, int(addr[1]), "udp", local_ip, self.local_port)
+            peer = self.peers.get(addr)
+            if peer is None:
+                peer = self._peer(addr)
             outputs = self.honeypot.fast.receive(data, peer, self.honeypot.clock())
-            self.honeypot.dispatch(outputs, lambda reply: transport.sendto(reply, addr))
+            if len(outputs) == 1 and type(outputs[0]) is Reply:
+                transport.sendto(outputs[0].data, addr)  # the flood's case: one answer, no event
+            else:
+                self.honeypot.dispatch(outputs, lambda reply: transport.sendto(reply, addr))
         except Exception as exc:
             # The core already turns hostile input into events; reaching here is our bug, not theirs,
             # but the packet is still evidence: keep it as a malformed event.
             log.exception("udp %s: failed to handle a datagram from %s", self.listen, addr)
             self.honeypot.report_failure(data, addr, "udp", self.local_port, exc)
+
+    def _peer(self, addr: tuple[str | object, int]) -> Peer:
+        ip = str(addr[0])
+        local_ip = self.honeypot.local_ip_for(self.listen.host, ip) if self.wildcard else self.listen.host
+        peer = Peer(ip, int(addr[1]), "udp", local_ip, self.local_port)
+        if len(self.peers) >= MAX_PEER_CACHE:
+            self.peers.clear()
+        self.peers[addr] = peer
+        return peer
 
     def error_received(self, exc: Exception) -> None:
         log.debug("udp %s: %s", self.listen, exc)
@@ -151,8 +175,19 @@ class Honeypot:
         persona: str | None = None,
         clock: Callable[[], float] = time.time,
         token: Callable[[int], str] = secrets.token_hex,
+        udp_sockets: Sequence[tuple[str, socket.socket]] = (),
     ) -> None:
+        #: UDP worker processes; 1 answers UDP in this process. A worker itself is started with
+        #: `udp_sockets` (listen spec, bound socket) and answers on those.
+        self.workers = 1 if udp_sockets else worker_count(settings.workers)
+        if self.workers > 1 and "nonce_secret" in type(settings).model_fields:
+            # Every process must accept the nonces of the others (a client's next request may reach
+            # another worker after its source port changes).
+            settings = settings.model_copy(update={"nonce_secret": shared_nonce_secret(settings)})
         self.settings = settings
+        self._adopted = [(parse_listen(spec), sock) for spec, sock in udp_sockets]
+        self._pool: WorkerPool | None = None
+        self._worker_sockets: list[socket.socket] = []
         self.sink = sink
         self.clock = clock
         self.data_dir = data_dir
@@ -180,15 +215,19 @@ class Honeypot:
     async def start(self) -> None:
         """Bind every socket (OSError if one cannot be bound) and start the timer."""
         loop = asyncio.get_running_loop()
+        buffer = self.settings.udp_receive_buffer
+        groups: list[tuple[Listen, list[socket.socket]]] = []
         try:
+            for item, sock in self._adopted:
+                await self._open_udp(item, sock)
             for item in self.listens:
-                if item.transport == "udp":
-                    transport, protocol = await loop.create_datagram_endpoint(
-                        functools.partial(_Datagram, self, item), local_addr=(item.host, item.port)
-                    )
-                    self._udp.append(transport)
-                    self._udp_by_port[(protocol.local_port, ":" in item.host)] = transport
-                    self.listening.append(Listen("udp", item.host, protocol.local_port))
+                if item.transport == "udp" and self.workers > 1:
+                    group = reuse_port_group(item.host, item.port, self.workers, receive_buffer=buffer)
+                    self._worker_sockets += group
+                    groups.append((item, group))
+                    self.listening.append(Listen("udp", item.host, int(group[0].getsockname()[1])))
+                elif item.transport == "udp":
+                    await self._open_udp(item, bind_udp(item.host, item.port, receive_buffer=buffer))
                 else:
                     context = self._ssl if item.transport == "tls" else None
 
@@ -199,10 +238,41 @@ class Honeypot:
                     self._servers.append(server)
                     port = server.sockets[0].getsockname()[1]
                     self.listening.append(Listen(item.transport, item.host, port))
+            if groups:
+                await self._start_workers(groups)
         except BaseException:
             await self.stop()
             raise
         self._timer = loop.create_task(self._tick(), name="honeypot-timer")
+
+    async def _open_udp(self, item: Listen, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.create_datagram_endpoint(functools.partial(_Datagram, self, item), sock=sock)
+        self._udp.append(transport)
+        self._udp_by_port[(protocol.local_port, ":" in item.host)] = transport
+        if item not in (adopted for adopted, _ in self._adopted):
+            self.listening.append(Listen("udp", item.host, protocol.local_port))
+
+    async def _start_workers(self, groups: Sequence[tuple[Listen, list[socket.socket]]]) -> None:
+        """Hand socket i of every SO_REUSEPORT group to worker i; this process keeps TCP and TLS."""
+        settings = self.settings.model_copy(update={"workers": 1})
+        config = {
+            "settings": settings.model_dump(mode="json"),
+            "sensor": self.core.config.sensor,
+            "data_dir": str(self.data_dir),
+            "persona": self.core.persona.name,
+        }
+        per_worker = [
+            [(str(Listen("udp", item.host, int(group[0].getsockname()[1]))), group[i]) for item, group in groups]
+            for i in range(self.workers)
+        ]
+        self._pool = WorkerPool(self.sink.put, self.core.policy.mark_cracked)
+        await self._pool.start(config, per_worker)
+        # The workers hold the sockets now; this process's copies would only keep them open.
+        for sock in self._worker_sockets:
+            sock.close()
+        self._worker_sockets.clear()
+        log.info("honeypot: %d UDP worker processes", self.workers)
 
     async def stop(self) -> None:
         """Close sockets, end calls (writing their recordings) and flush pending counts."""
@@ -223,6 +293,12 @@ class Honeypot:
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 2.0)
+        if self._pool is not None:
+            await self._pool.stop()  # each worker flushes its counts into our sink before it exits
+            self._pool = None
+        for sock in self._worker_sockets:
+            sock.close()
+        self._worker_sockets.clear()
         self._udp.clear()
         self._udp_by_port.clear()
         self._servers.clear()
@@ -245,6 +321,9 @@ class Honeypot:
             elif isinstance(out, SendTo):
                 self._send_to(out)
             elif isinstance(out, Emit):
+                event = out.event
+                if self._pool is not None and event.kind == "auth_success" and event.username and event.password:
+                    self._pool.relay_crack(event.username, event.password)
                 self.sink.put(out.event)
             elif isinstance(out, StartMedia):
                 self.media.start(out)
