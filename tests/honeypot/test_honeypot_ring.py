@@ -259,3 +259,29 @@ def test_bad_ring_ranges_are_refused_with_the_range_named(text: str) -> None:
 
 def test_ring_ranges_accept_fractions() -> None:
     assert parse_ring_range(" 0.5-1.5 ") == (0.5, 1.5)
+
+
+def test_a_persona_with_early_media_rings_with_183_and_sdp_and_plays_before_the_answer() -> None:
+    ports = Ports()
+    core = _ringing_core("3-3", ports=ports, persona="freeswitch")
+    out = _invite(core)
+    trying, progress = replies(out)
+    assert (trying.status, progress.status, progress.reason) == (100, 183, "Session Progress")
+    assert progress.headers.get("Content-Type") == "application/sdp" and b"m=audio 20000 RTP/AVP 8" in progress.body
+    # The port is bound and the ringback plays before the 183 names it.
+    kinds = [type(o).__name__ for o in out if isinstance(o, StartMedia | Reply)]
+    assert kinds == ["Reply", "StartMedia", "Reply"]
+    answered = core.handle_calls(NOW + 4)
+    (ok,) = _sent(answered)
+    assert ok.status == 200 and ok.body == progress.body and _tag(ok) == _tag(progress)
+    assert media(answered) == []  # already playing
+
+
+def test_cancel_during_early_media_stops_the_media() -> None:
+    ports = Ports()
+    core = _ringing_core("3-3", ports=ports, persona="freeswitch")
+    _invite(core)
+    out = _cancel(core)
+    assert media(out) == [StopMedia("inv-1")]
+    assert ports.released == []  # the port belongs to the media layer since StartMedia
+    assert [r.status for r in _sent(out)] == [487]

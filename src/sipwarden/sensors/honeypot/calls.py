@@ -134,6 +134,8 @@ class Call:
     #: INVITE while the call rings (RFC 3261 17.2.1, "Proceeding" state).
     invited: float = 0.0
     provisional: bytes | None = None
+    #: Media started with a 183 before the answer (early media), so there is no reservation to release.
+    early_media: bool = False
     #: The 200 OK, retransmitted over UDP until the ACK comes (RFC 3261 13.3.1.4).
     ok: bytes | None = None
     retransmit_at: float = 0.0

@@ -145,9 +145,12 @@ class InviteServer:
         if call is None:
             return []
         if call.state == "ringing":
-            self.core.ports.release(call.peer.local_ip, call.local_port)  # no media was started
             detail: dict[str, Any] = {"reason": reason, "answered": False, "ring_seconds": round(now - call.invited, 3)}
-            return [Emit(self._call_event(call, "call_ended", now, detail=detail))]
+            event = Emit(self._call_event(call, "call_ended", now, detail=detail))
+            if call.early_media:
+                return [StopMedia(call_id), event]
+            self.core.ports.release(call.peer.local_ip, call.local_port)  # no media was started
+            return [event]
         detail = {"reason": reason, "seconds": round(now - call.started, 3)}
         return [StopMedia(call_id), Emit(self._call_event(call, "call_ended", now, detail=detail))]
 
@@ -191,12 +194,25 @@ class InviteServer:
         )
         self.calls.add(call)
         out = core._reply(ctx, 100, trusted=True)
-        ringing = core._reply(ctx, 180, to_tag=call.local_tag, trusted=True)
+        if ring > 0 and core.persona.early_media:
+            # RFC 3261 13.3.1.1 / RFC 3960: the answer goes in the 183 and the ringback is real audio,
+            # so the port must be bound first; the 200 later repeats the same SDP.
+            call.early_media = True
+            out.append(self._start_media(call))
+            ringing = core._reply(
+                ctx, 183, to_tag=call.local_tag, extra=self._contact(ctx.peer), body=call.answer, trusted=True
+            )
+        else:
+            ringing = core._reply(ctx, 180, to_tag=call.local_tag, trusted=True)
         call.provisional = next(item.data for item in ringing if isinstance(item, Reply))
         out += ringing
         if ring <= 0:
             return out + self._answer(call, ctx.now, reply=True)
         return [*out, Wake(call.started)]
+
+    @staticmethod
+    def _contact(peer: Peer) -> tuple[tuple[str, str], ...]:
+        return (("Contact", f"<sip:{peer.local_ip}:{peer.local_port}>"),)
 
     def _ring_seconds(self) -> float:
         """This call's ring time, from the injected randomness (tests pick it exactly)."""
@@ -211,16 +227,15 @@ class InviteServer:
         call.state = "answered"
         call.started = call.last_activity = now
         call.provisional = None
-        out: list[Output] = [self._start_media(call)]
+        out: list[Output] = [] if call.early_media else [self._start_media(call)]
         out += self._send_ok(call.invite, call.peer, call, now, reply=reply)
         detail = {"codec": codec_name(call.payload_type), "ring_seconds": round(now - call.invited, 3)}
         out.append(Emit(self._call_event(call, "call_answered", now, detail=detail)))
         return out
 
     def _send_ok(self, request: Request, peer: Peer, call: Call, now: float, *, reply: bool) -> list[Output]:
-        contact = (("Contact", f"<sip:{peer.local_ip}:{peer.local_port}>"),)
         data = build_response(
-            request, peer, self.core.persona, 200, to_tag=call.local_tag, extra=contact, body=call.answer
+            request, peer, self.core.persona, 200, to_tag=call.local_tag, extra=self._contact(peer), body=call.answer
         )
         if peer.transport == "udp":
             # Only UDP loses datagrams; over TCP/TLS the transport delivers the 200 (RFC 3261 17.2.1).

@@ -39,6 +39,9 @@ class Persona:
     #: the system's installer names the box by default.
     tls_name: str = "freepbx.sangoma.local"
     tls_organisation: str | None = None
+    #: Rings with 183 Session Progress and the SDP answer, playing ringback as early media (RFC 3960),
+    #: as FreeSWITCH does when it bridges a call; otherwise 180 Ringing without SDP (Asterisk Dial()).
+    early_media: bool = False
 
 
 _ASTERISK_ALLOW: Final = (
@@ -78,6 +81,7 @@ PERSONAS: Final[dict[str, Persona]] = {
             nonce_style="uuid",
             tls_name="FreeSWITCH",
             tls_organisation="FreeSWITCH",
+            early_media=True,
         ),
         Persona(
             name="yealink",

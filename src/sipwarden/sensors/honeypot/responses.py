@@ -20,6 +20,7 @@ MAX_AMPLIFICATION: Final = 3.0
 REASONS: Final[dict[int, str]] = {
     100: "Trying",
     180: "Ringing",
+    183: "Session Progress",
     200: "OK",
     400: "Bad Request",
     401: "Unauthorized",
