@@ -12,6 +12,7 @@ from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
 from sipwarden.cli.common import ConfigOption, DbOption, err_console, load
+from sipwarden.cli.hub_abuse_cmd import abuse_app
 from sipwarden.config import Settings
 from sipwarden.events import utcnow
 from sipwarden.hub.api import create_hub_app
@@ -25,6 +26,7 @@ out = Console(highlight=False)
 hub_app = typer.Typer(help="The shared blocklist hub: serve it, manage its keys.", no_args_is_help=False)
 keys_app = typer.Typer(help="API keys of the hub.", no_args_is_help=True)
 hub_app.add_typer(keys_app, name="keys")
+hub_app.add_typer(abuse_app, name="abuse")
 
 
 def split_listen(listen: str) -> tuple[str, int]:
