@@ -185,21 +185,30 @@ class Sender:
         self._selector.close()
 
 
-def make_server(target: str, workdir: Path, port: int) -> Server:
-    """The honeypot with default settings (its per-source limits are what is measured), or Kamailio."""
+def make_server(target: str, workdir: Path, port: int, workers: int = 1) -> Server:
+    """The honeypot with default settings (its per-source limits are what is measured), or Kamailio.
+
+    `workers` > 1 sets `[honeypot] workers`; RSS is then summed over the main process and its workers.
+    """
     if target == "honeypot":
-        return HoneypotServer(workdir, port, settings={})
+        return HoneypotServer(workdir, port, settings={"honeypot": {"workers": workers}} if workers > 1 else {})
     if target == "kamailio":
         return KamailioServer(workdir, port)
     raise ValueError(f"unknown target {target!r}")
 
 
 def run(
-    target: str, sources: int, checkpoints: Sequence[int], rate: float, workdir: Path, settle: float = SETTLE_S
+    target: str,
+    sources: int,
+    checkpoints: Sequence[int],
+    rate: float,
+    workdir: Path,
+    settle: float = SETTLE_S,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Send from `sources` addresses at `rate` new sources/s, recording RSS at each checkpoint."""
     port = free_udp_port()
-    server = make_server(target, workdir / f"{target}-memory", port)
+    server = make_server(target, workdir / f"{target}-memory", port, workers)
     loadavg_before = loadavg()
     server.start()
     points: list[dict[str, Any]] = []
@@ -239,6 +248,7 @@ def run(
         server.stop()
     result: dict[str, Any] = {
         "target": target,
+        "workers": workers,
         "sources": sources,
         "rate_sources_per_s": rate,
         "elapsed_s": round(elapsed, 2),
@@ -301,6 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=5000.0, help="new sources per second (default 5000)")
     parser.add_argument("--settle", type=float, default=SETTLE_S, help="pause at each checkpoint (s)")
     parser.add_argument("--target", default="honeypot", choices=("honeypot", "kamailio"))
+    parser.add_argument("--workers", type=int, default=1, help="[honeypot] workers of the honeypot (default 1)")
     parser.add_argument("--nice", type=int, help="niceness for the benchmark and its servers (e.g. -10 as root)")
     parser.add_argument("--workdir", type=Path, help="keep logs and the store here")
     parser.add_argument("--out", type=Path, help="JSON results (default bench/results/honeypot_memory.json)")
@@ -314,7 +325,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.nice is not None:
         set_niceness(args.nice)
     with tempfile.TemporaryDirectory(prefix="sipwarden-bench-") as tmp:
-        result = run(args.target, args.sources, checkpoints, args.rate, args.workdir or Path(tmp), args.settle)
+        result = run(
+            args.target, args.sources, checkpoints, args.rate, args.workdir or Path(tmp), args.settle, args.workers
+        )
     path = write_results(
         "honeypot_memory" if args.target == "honeypot" else f"{args.target}_memory",
         {"command": "python -m bench honeypot_memory " + " ".join(argv or []), **result},

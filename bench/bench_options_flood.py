@@ -1,7 +1,7 @@
 """SIPp OPTIONS floods at rising rates against the honeypot and against Kamailio (the C reference).
 
     python -m bench options_flood [--rates 1000,2000,5000,10000,15000,20000] [--duration 10]
-                                  [--targets honeypot,kamailio] [--senders 1] [--out FILE]
+                                  [--targets honeypot,kamailio] [--senders 1] [--workers 1] [--out FILE]
 
 For every target and rate a fresh server starts on a free loopback port, SIPp sends RATE x DURATION
 OPTIONS (bench/scenarios/options_uac.xml) and the run records what SIPp counted (calls, answered,
@@ -40,7 +40,7 @@ from bench.common import (
     wait_udp_drained,
     write_results,
 )
-from bench.servers import HoneypotServer, KamailioServer, Server, store_totals
+from bench.servers import HONEYPOT_BENCH_SETTINGS, HoneypotServer, KamailioServer, Server, store_totals
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,9 @@ SIPP_PACING_TOLERANCE: Final = 0.97
 #: SIPp gives up on a run this long after it should have ended (scenario recv timeout is 5 s, the
 #: longest retransmission chain of RFC 3261 Timer E/F is 32 s).
 SIPP_GRACE_S: Final = 45.0
+
+#: Free ports drawn at most while looking for one with a given remainder (each draw has 1/workers odds).
+MAX_PORT_TRIES: Final = 1000
 
 #: How often the drop counter of SIPp's socket is read while it runs.
 DROP_POLL_S: Final = 0.2
@@ -134,7 +137,20 @@ def sipp_argv(port: int, local_port: int, rate: int, total: int, workdir: Path, 
     ]
 
 
-def run_sipp(port: int, rate: int, duration: float, senders: int, workdir: Path) -> list[SippRun]:
+def sender_port(n: int, spread: int) -> int:
+    """A free local port for SIPp sender `n` with port % `spread` == n % `spread`.
+
+    The honeypot's UDP workers take a source by its port modulo their number (workers.py), so with as
+    many senders as workers each worker gets one sender, as it would get a share of many scanners.
+    """
+    for _ in range(MAX_PORT_TRIES):
+        port = free_udp_port()
+        if port % spread == n % spread:
+            return port
+    raise RuntimeError(f"no free UDP port with remainder {n % spread} modulo {spread}")
+
+
+def run_sipp(port: int, rate: int, duration: float, senders: int, workdir: Path, spread: int = 1) -> list[SippRun]:
     """Run `senders` SIPp processes in parallel, each at rate/senders for `duration` seconds."""
     workdir.mkdir(parents=True, exist_ok=True)
     scenario = workdir / "options_uac.xml"
@@ -144,7 +160,7 @@ def run_sipp(port: int, rate: int, duration: float, senders: int, workdir: Path)
     procs: list[tuple[str, int, subprocess.Popen[bytes]]] = []
     for n in range(senders):
         tag = f"{rate}-{n}"
-        local_port = free_udp_port()
+        local_port = sender_port(n, spread)
         argv = sipp_argv(port, local_port, share, total, workdir, tag)
         out = (workdir / f"sipp-{tag}.out").open("wb")
         procs.append((tag, local_port, subprocess.Popen(argv, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)))
@@ -171,30 +187,35 @@ def run_sipp(port: int, rate: int, duration: float, senders: int, workdir: Path)
     return runs
 
 
-def make_server(target: str, workdir: Path, port: int) -> Server:
-    """A fresh server of kind `target` (honeypot or kamailio)."""
+def make_server(target: str, workdir: Path, port: int, workers: int = 1) -> Server:
+    """A fresh server of kind `target` (honeypot with `workers` UDP processes, or kamailio)."""
     if target == "honeypot":
-        return HoneypotServer(workdir, port)
+        settings = {**HONEYPOT_BENCH_SETTINGS, "honeypot": {**HONEYPOT_BENCH_SETTINGS["honeypot"], "workers": workers}}
+        return HoneypotServer(workdir, port, settings)
     if target == "kamailio":
         return KamailioServer(workdir, port)
     raise ValueError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
 
 
-def flood_once(target: str, rate: int, duration: float, senders: int, workdir: Path) -> dict[str, Any]:
+def flood_once(
+    target: str, rate: int, duration: float, senders: int, workdir: Path, workers: int = 1
+) -> dict[str, Any]:
     """Start `target`, flood it at `rate` for `duration` s, stop it, and account for every request."""
     port = free_udp_port()
-    server = make_server(target, workdir / f"{target}-{rate}", port)
+    workers = workers if target == "honeypot" else 1
+    server = make_server(target, workdir / f"{target}-{rate}", port, workers)
     loadavg_before = loadavg()
     server.start()
     try:
         pids = server.pids()
         cpu_before = cpu_seconds(pids)
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        runs = run_sipp(port, rate, duration, senders, server.workdir)
+        runs = run_sipp(port, rate, duration, senders, server.workdir, spread=workers)
         children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         drained = wait_udp_drained(port)
         server_cpu = cpu_seconds(pids) - cpu_before
         drops = udp_drops(port) or 0  # read while the socket still exists
+        loadavg_after = loadavg()
     finally:
         server.stop()
     calls = sum(r.calls for r in runs)
@@ -206,6 +227,7 @@ def flood_once(target: str, rate: int, duration: float, senders: int, workdir: P
         "rate": rate,
         "duration_s": duration,
         "senders": senders,
+        "workers": workers,
         "calls": calls,
         "answered": answered,
         "failed": sum(r.failed for r in runs),
@@ -217,6 +239,7 @@ def flood_once(target: str, rate: int, duration: float, senders: int, workdir: P
         "server_drained": drained,
         "sipp_socket_drops": sum(r.socket_drops for r in runs),
         "loadavg_before": loadavg_before,
+        "loadavg_after": loadavg_after,
         "server_cpu_percent": round(100.0 * server_cpu / elapsed, 1) if elapsed > 0 else 0.0,
         # CPU time per request the server read: what a request costs it, whatever else the machine ran.
         "server_cpu_us_per_request": round(1e6 * server_cpu / max(1, datagrams - drops), 1),
@@ -290,7 +313,7 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
         )
         body.append(
             (
-                r["target"],
+                r["target"] + (f" ×{r['workers']}" if r.get("workers", 1) > 1 else ""),
                 r["rate"],
                 r["calls"],
                 r["answered"],
@@ -315,6 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per rate (default 10)")
     parser.add_argument("--targets", default=",".join(TARGETS), help="honeypot, kamailio or both")
     parser.add_argument("--senders", type=int, default=1, help="parallel SIPp processes (default 1)")
+    parser.add_argument("--workers", type=int, default=1, help="[honeypot] workers of the honeypot (default 1)")
     parser.add_argument("--nice", type=int, help="niceness for the benchmark and its servers (e.g. -10 as root)")
     parser.add_argument("--workdir", type=Path, help="keep logs, stores and SIPp files here")
     parser.add_argument("--out", type=Path, help="JSON results (default bench/results/options_flood.json)")
@@ -324,8 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for target in targets:
         if target not in TARGETS:
             parser.error(f"unknown target {target!r}")
-    if args.senders < 1 or args.duration <= 0 or any(r <= 0 for r in rates):
-        parser.error("rates, duration and senders must be positive")
+    if args.senders < 1 or args.workers < 1 or args.duration <= 0 or any(r <= 0 for r in rates):
+        parser.error("rates, duration, senders and workers must be positive")
     if args.nice is not None:
         set_niceness(args.nice)
     with tempfile.TemporaryDirectory(prefix="sipwarden-bench-") as tmp:
@@ -333,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = []
         for rate in rates:
             for target in targets:
-                rows.append(flood_once(target, rate, args.duration, args.senders, workdir))
+                rows.append(flood_once(target, rate, args.duration, args.senders, workdir, args.workers))
                 time.sleep(0.5)  # let the kernel settle sockets between runs
     path = write_results(
         "options_flood",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -18,7 +19,7 @@ import pytest
 from sipwarden.sensors.honeypot.server import Honeypot
 from sipwarden.sensors.honeypot.settings import HoneypotSettings
 from sipwarden.sensors.honeypot.sinks import ListSink
-from sipwarden.sensors.honeypot.workers import worker_count
+from sipwarden.sensors.honeypot.workers import reuse_port_group, worker_count
 from sipwarden.sip.message import Response, parse_message
 from sipwarden.store import Store
 
@@ -179,7 +180,8 @@ async def test_a_nonce_from_one_worker_is_accepted_by_the_other(pool: tuple[Hone
     try:
         first = clients[0]
         first_worker = await _worker_of(honeypot, first)
-        second = [c for c in clients[1:] if await _worker_of(honeypot, c) != first_worker][0]
+        others = [c for c in clients[1:] if await _worker_of(honeypot, c) != first_worker]
+        second = others[0]
         [challenge] = await first.ask(first.request("REGISTER", from_user="150"))
         assert challenge.status == 401
         auth = answer_challenge(challenge, username="150", password="150", method="REGISTER", uri="sip:100@192.0.2.10")
@@ -243,3 +245,30 @@ def test_signal_flushes_every_worker_into_the_store(tmp_path: Path, sig: signal.
         assert store.total_events() == sent
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_sources_are_spread_by_source_port(host: str) -> None:
+    """Socket `port % 2` of the group gets a source's datagrams, IPv4 and IPv6: stable per source, even."""
+    group = reuse_port_group(host, 0, 2, receive_buffer=0)
+    family = group[0].family
+    port = group[0].getsockname()[1]
+    sent: list[int] = []
+    try:
+        for _ in range(10):
+            with socket.socket(family, socket.SOCK_DGRAM) as client:
+                client.bind((host, 0))
+                sent.append(client.getsockname()[1])
+                for _ in range(3):
+                    client.sendto(b"OPTIONS", (host, port))
+        got: dict[int, list[int]] = {0: [], 1: []}
+        deadline = time.monotonic() + WAIT
+        while sum(map(len, got.values())) < 30 and time.monotonic() < deadline:
+            for index, sock in enumerate(group):
+                with contextlib.suppress(BlockingIOError):
+                    got[index].append(sock.recvfrom(64)[1][1])
+        assert sorted(got[0] + got[1]) == sorted(sent * 3)
+        assert all(source % 2 == index for index, sources in got.items() for source in sources)
+    finally:
+        for sock in group:
+            sock.close()

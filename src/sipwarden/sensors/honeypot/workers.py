@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import logging
 import os
 import secrets
 import signal
 import socket
+import struct
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -98,7 +100,7 @@ def set_receive_buffer(sock: socket.socket, size: int) -> int:
 
 
 def reuse_port_group(host: str, port: int, count: int, *, receive_buffer: int) -> list[socket.socket]:
-    """`count` SO_REUSEPORT sockets on host:port (port 0: the port the first one got)."""
+    """`count` SO_REUSEPORT sockets on host:port (port 0: the port the first one got), spread by source port."""
     first = bind_udp(host, port, receive_buffer=receive_buffer, reuse_port=True)
     group = [first]
     try:
@@ -108,7 +110,47 @@ def reuse_port_group(host: str, port: int, count: int, *, receive_buffer: int) -
         for sock in group:
             sock.close()
         raise
+    spread_by_source_port(first, count)
     return group
+
+
+#: Classic BPF (linux/filter.h): opcodes of the three instructions of the spreading program, and the
+#: offset that makes a load relative to the network header (SKF_NET_OFF, -0x100000, as unsigned 32 bits).
+_BPF_LD_H_ABS: Final = 0x28
+_BPF_ALU_MOD_K: Final = 0x94
+_BPF_RET_A: Final = 0x16
+_SKF_NET_OFF: Final = 0x1_0000_0000 - 0x100000
+#: Where the UDP source port sits after an IP header without options / extension headers.
+_SOURCE_PORT_AT: Final = {socket.AF_INET: 20, socket.AF_INET6: 40}
+#: setsockopt option number of SO_ATTACH_REUSEPORT_CBPF (asm-generic/socket.h); Python has no name for it.
+SO_ATTACH_REUSEPORT_CBPF: Final = 51
+
+
+def spread_by_source_port(sock: socket.socket, count: int) -> bool:
+    """Make the kernel pick socket `source port % count` of `sock`'s SO_REUSEPORT group.
+
+    Linux's default choice is a hash of the 4-tuple under a per-boot secret: stable per source, but two
+    sources (two scanners, or the two SIPp senders of the benchmark) land on one worker half the time.
+    A source port modulo the group size is just as stable per source (dialogs, nonces and searches of one
+    ip:port stay in one worker) and spreads sources evenly. The program reads the port through the
+    network header: for reuseport programs the packet data starts after the UDP header. An index out of
+    range (a header with options) makes the kernel fall back to its hash; if the attach itself fails the
+    hash stays. Returns whether the program is attached.
+    """
+    program = [
+        (_BPF_LD_H_ABS, 0, 0, _SKF_NET_OFF + _SOURCE_PORT_AT[sock.family]),
+        (_BPF_ALU_MOD_K, 0, 0, count),
+        (_BPF_RET_A, 0, 0, 0),
+    ]
+    code = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *insn) for insn in program))
+    # struct sock_fprog { unsigned short len; struct sock_filter *filter; } on a 64-bit ABI.
+    fprog = struct.pack("HxxxxxxQ", len(program), ctypes.addressof(code))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, fprog)
+    except OSError as exc:
+        log.warning("UDP workers: spreading by source port unavailable (%s); the kernel's hash decides", exc)
+        return False
+    return True
 
 
 class WorkerPool:
