@@ -275,14 +275,14 @@ async def test_a_bug_in_handling_becomes_a_malformed_event_not_a_dead_listener(
     honeypot: tuple[Honeypot, ListSink], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hp, sink = honeypot
-    real = hp.core.receive
+    real = hp.fast.receive  # every datagram goes through the OPTIONS fast path first
 
     def broken(data: bytes, peer: Any, now: float) -> Any:
         if b"boom" in data:
             raise RuntimeError("injected failure")
         return real(data, peer, now)
 
-    monkeypatch.setattr(hp.core, "receive", broken)
+    monkeypatch.setattr(hp.fast, "receive", broken)
     transport, client = await _udp_client(_port(hp, "udp"))
     transport.sendto(sip_request("OPTIONS", call_id="boom"))
     transport.sendto(sip_request("OPTIONS", call_id="fine"))
