@@ -87,31 +87,67 @@ def key_address(key: int) -> str:
     return socket.inet_ntop(socket.AF_INET, key.to_bytes(4, "big"))
 
 
-def _micros(ts: datetime) -> int:
-    return (ts - _EPOCH) // timedelta(microseconds=1)
+_EPOCH_NAIVE: Final = datetime(1970, 1, 1)
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+
+def _micros(ts: datetime | str) -> int:
+    """Microseconds since the epoch of an aware UTC time, a naive UTC time or its text (SQLite)."""
+    if isinstance(ts, str):
+        ts = datetime.fromisoformat(ts)
+    if ts.tzinfo is None:
+        return (ts - _EPOCH_NAIVE) // _MICROSECOND
+    return (ts - _EPOCH) // _MICROSECOND
 
 
 def _from_micros(value: int) -> datetime:
     return _EPOCH + timedelta(microseconds=value)
 
 
-def pack_listing(listing: Listing) -> bytes:
-    """A listing row as a compact record (see `unpack_listing`)."""
-    reason = listing.reason.encode("utf-8")[: _NO_REASON - 1]
-    delisted = None if listing.delisted_reason is None else listing.delisted_reason.encode("utf-8")[: _NO_REASON - 1]
+def pack_record(
+    seq: int,
+    decision_id: str,
+    score: float,
+    reporters: int,
+    events: int,
+    first_seen: datetime | str,
+    last_evidence: datetime | str,
+    expires_at: datetime | str,
+    reason: str,
+    delisted_reason: str | None,
+) -> bytes:
+    """A listing's fields as a compact record (see `unpack_listing`)."""
+    why = reason.encode("utf-8")[: _NO_REASON - 1]
+    delisted = None if delisted_reason is None else delisted_reason.encode("utf-8")[: _NO_REASON - 1]
     header = _HEADER.pack(
+        seq,
+        decision_id.encode("ascii", "replace")[:26],
+        score,
+        reporters,
+        events,
+        _micros(first_seen),
+        _micros(last_evidence),
+        _micros(expires_at),
+        len(why),
+        _NO_REASON if delisted is None else len(delisted),
+    )
+    return header + why + (delisted or b"")
+
+
+def pack_listing(listing: Listing) -> bytes:
+    """A listing row as a compact record."""
+    return pack_record(
         listing.seq,
-        listing.decision_id.encode("ascii", "replace")[:26],
+        listing.decision_id,
         listing.score,
         listing.reporters,
         listing.events,
-        _micros(listing.first_seen),
-        _micros(listing.last_evidence),
-        _micros(listing.expires_at),
-        len(reason),
-        _NO_REASON if delisted is None else len(delisted),
+        listing.first_seen,
+        listing.last_evidence,
+        listing.expires_at,
+        listing.reason,
+        listing.delisted_reason,
     )
-    return header + reason + (delisted or b"")
 
 
 def unpack_listing(ip: str, record: bytes, *, listed: bool) -> Listing:
@@ -217,13 +253,16 @@ class HubIndex:
             head = self.repo.head()
             renewed_after = now - RENEW_MARGIN
             after = 0
+            listed = self.listed
             while True:
-                page = self.repo.listed(after_seq=after, limit=LOAD_PAGE)
-                for listing in page:
-                    self._put(listing)
+                page = self.repo.listed_records(after_seq=after, limit=LOAD_PAGE)
+                for ip, *fields in page:  # LISTING_RECORD order: ip, seq, decision_id, ...
+                    key = address_key(ip)
+                    if key is not None:
+                        listed[key] = pack_record(*fields)
                 if len(page) < LOAD_PAGE:
                     break
-                after = page[-1].seq
+                after = page[-1][1]
             for listing in reversed(self.repo.recently_delisted(DELISTED_MAX)):
                 key = address_key(listing.ip)
                 if key is not None and key not in self.listed:

@@ -30,6 +30,20 @@ ROLES: Final = ("sensor", "reader", "admin")
 #: and would cost milliseconds on every request).
 KEY_BYTES: Final = 32
 KEY_PREFIX: Final = "sw_"
+#: Columns of `HubRepo.listed_records`, in order.
+LISTING_RECORD: Final = (
+    "ip",
+    "seq",
+    "decision_id",
+    "score",
+    "reporters",
+    "events",
+    "first_seen",
+    "last_evidence",
+    "expires_at",
+    "reason",
+    "delisted_reason",
+)
 #: Longest reason or evidence text kept.
 MAX_REASON_CHARS: Final = 500
 MAX_EVIDENCE_CHARS: Final = 20_000
@@ -316,6 +330,19 @@ class HubRepo:
         c = hub_listings.c
         with self.store.engine.connect() as conn:
             return list(conn.execute(select(c.ip).where(c.listed.is_(True)).order_by(c.seq)).scalars())
+
+    def listed_records(self, *, after_seq: int, limit: int) -> list[tuple[Any, ...]]:
+        """Listed rows after `after_seq` as plain tuples in LISTING_RECORD order, oldest change first.
+
+        The loader of the in-memory index reads a million of these at start: raw columns skip the
+        per-value conversions (times stay as the driver returns them: text on SQLite, aware
+        datetimes on PostgreSQL), which makes the load several times faster than `listed()`.
+        """
+        query = text(
+            f"SELECT {', '.join(LISTING_RECORD)} FROM hub_listings WHERE listed AND seq > :after ORDER BY seq LIMIT :limit"  # noqa: S608 (constant column names)
+        )
+        with self.store.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(query, {"after": after_seq, "limit": limit})]
 
     def renewed(self, expires_after: datetime) -> list[Listing]:
         """Listed addresses whose `expires_at` is after `expires_after`: those with evidence since
