@@ -22,7 +22,7 @@ from abuse_testkit import (
     smtp_sink,
 )
 from hub_testkit import Hub, event
-from rdapfixture import RdapFixture, rdap_server
+from rdapfixture import RdapFixture, network_doc, rdap_server
 
 from sipwarden.events import utcnow
 from sipwarden.hub.abuse.desk import AbuseDesk
@@ -179,3 +179,20 @@ def test_a_network_that_stopped_acts_and_one_that_went_on_ignores(
         # An address an admin delisted (a false positive) leaves the scoreboard.
         assert hub.repo.delist(NET2_OTHER, "our customer", t0 + timedelta(days=9))
         assert desk.scoreboard(t0 + timedelta(days=9))[0].addresses == 1
+
+
+def test_the_scoreboard_page_escapes_registry_text(store: Store) -> None:
+    with rdap_server() as rdap:
+        rdap.add(network_doc(NET1, "<script>alert(1)</script>", country="NL", abuse=ABUSE1, asn=64501))
+        settings = AbuseSettings(rdap_bootstrap_url=f"{rdap.base}/bootstrap/", rdap_interval_seconds=0)
+        with Hub(store, HubSettings(abuse=settings)) as hub:
+            hub.submit(hub.trusted, event(NET1_IP, "register"), event(NET2_IP, "register"))
+            AbuseDesk(store, settings).refresh_ownership(utcnow())
+            assert hub.get("/abuse").status_code == 401  # outside the anonymous-read networks, a key is needed
+            page = hub.get("/abuse", hub.reader)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src" not in page.headers["content-security-policy"]
+    text = page.text
+    assert "<script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert NET1 in text and "AS64501" in text and "185.53.88.0/24" in text  # NET2 unknown here: its /24
+    assert "2 networks: 0 ignores, 0 waiting, 0 acts, 2 unreported" in text

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from sipwarden.events import utcnow
 from sipwarden.hub.abuse.desk import AbuseDesk
+from sipwarden.hub.abuse.page import page_router
 from sipwarden.hub.abuse.reports import STATUSES, AbuseReport
 from sipwarden.hub.abuse.scoreboard import VERDICTS, NetworkScore
 from sipwarden.hub.body import ERROR_RESPONSES
@@ -73,7 +74,14 @@ def report_dict(r: AbuseReport, *, message: bool = False) -> dict[str, Any]:
 
 
 def abuse_router(svc: HubService, desk: AbuseDesk) -> APIRouter:
-    """The abuse desk's routes."""
+    """The abuse desk's routes: the API under /v1/abuse and the scoreboard page /abuse."""
+    top = APIRouter()
+    top.include_router(_api_router(svc, desk))
+    top.include_router(page_router(svc, desk))
+    return top
+
+
+def _api_router(svc: HubService, desk: AbuseDesk) -> APIRouter:
     router = APIRouter(prefix="/v1/abuse", responses=ERROR_RESPONSES, tags=["abuse desk"])
 
     @router.get("/networks")
