@@ -19,7 +19,7 @@ import pytest
 from sipwarden.sensors.honeypot.server import Honeypot
 from sipwarden.sensors.honeypot.settings import HoneypotSettings
 from sipwarden.sensors.honeypot.sinks import ListSink
-from sipwarden.sensors.honeypot.workers import reuse_port_group, worker_count
+from sipwarden.sensors.honeypot.workers import bind_udp, reuse_port_group, worker_count
 from sipwarden.sip.message import Response, parse_message
 from sipwarden.store import Store
 
@@ -272,3 +272,15 @@ def test_sources_are_spread_by_source_port(host: str) -> None:
     finally:
         for sock in group:
             sock.close()
+
+
+def test_receive_buffer_is_raised_and_a_short_grant_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """SO_RCVBUF as asked (Linux reports double), and a warning when net.core.rmem_max is lower."""
+    rmem_max = int(Path("/proc/sys/net/core/rmem_max").read_text())
+    asked = min(1 << 20, rmem_max)
+    with bind_udp("127.0.0.1", 0, receive_buffer=asked) as sock:
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= asked
+    caplog.clear()
+    with bind_udp("127.0.0.1", 0, receive_buffer=4 * rmem_max):
+        pass
+    assert any("net.core.rmem_max" in record.getMessage() for record in caplog.records)

@@ -166,6 +166,7 @@ class WorkerPool:
         self.stats: list[dict[str, Any]] = []
         self._readers: list[asyncio.Task[None]] = []
         self._ready: list[asyncio.Future[None]] = []
+        self._stopping = False
 
     async def start(self, config: dict[str, Any], sockets: Sequence[Sequence[tuple[str, socket.socket]]]) -> None:
         """Start one worker per entry of `sockets` (its listen specs and sockets); wait until all listen."""
@@ -222,6 +223,9 @@ class WorkerPool:
         except (asyncio.LimitOverrunError, ValueError, ConnectionError):
             log.exception("honeypot worker %d: output unreadable", index)
         finally:
+            if not self._stopping:
+                # Its socket left the group with it; the kernel now gives its sources to the others.
+                log.error("honeypot worker %d (pid %d) ended unexpectedly", index, process.pid)
             if not ready.done():
                 ready.set_exception(RuntimeError(f"honeypot worker {index} exited before it listened"))
 
@@ -242,6 +246,7 @@ class WorkerPool:
 
     async def stop(self) -> None:
         """Stop every worker (SIGTERM), read its last events, and wait for it (bounded, then kill)."""
+        self._stopping = True
         for process in self.processes:
             if process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
