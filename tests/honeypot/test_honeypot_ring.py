@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sipwarden.sensors.honeypot.calls import MAX_RING_SECONDS, parse_ring_range
 from sipwarden.sensors.honeypot.core import HoneypotCore
@@ -285,3 +287,56 @@ def test_cancel_during_early_media_stops_the_media() -> None:
     assert media(out) == [StopMedia("inv-1")]
     assert ports.released == []  # the port belongs to the media layer since StartMedia
     assert [r.status for r in _sent(out)] == [487]
+
+
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["INVITE", "CANCEL", "ACK", "BYE", "TICK"]),
+        st.integers(0, 2),  # which call
+        st.integers(0, 1),  # which branch: the INVITE's or another
+        st.floats(0, 4),  # seconds since the previous step
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=STEPS, persona=st.sampled_from(["asterisk", "freeswitch"]))
+def test_any_order_of_invite_cancel_ack_bye_keeps_ports_and_media_balanced(
+    steps: list[tuple[str, int, int, float]], persona: str
+) -> None:
+    ports = Ports()
+    core = _ringing_core("1-3", ports=ports, persona=persona)
+    now, outputs = NOW, []
+    playing: set[str] = set()
+    first_starts: list[int] = []  # ports handed to the media layer (a re-INVITE only re-aims)
+
+    def follow(out: list[Output]) -> None:
+        for item in out:
+            if isinstance(item, StartMedia) and item.call_id not in playing:
+                playing.add(item.call_id)
+                first_starts.append(item.local_port)
+            elif isinstance(item, StopMedia):
+                assert item.call_id in playing
+                playing.discard(item.call_id)
+        outputs.extend(out)
+
+    for method, call, branch_index, step in steps:
+        now += step
+        call_id, branch = f"inv-{call}", (BRANCH, "z9hG4bKx")[branch_index]
+        if method == "TICK":
+            follow(core.handle_calls(now))
+        elif method == "INVITE" and call_id not in core.calls.calls and call_id not in core.calls.completed:
+            follow(_invite(core, call_id=call_id, at=now))
+        else:
+            tag = core.calls.calls[call_id].local_tag if call_id in core.calls.calls else None
+            request = sip_request(method, URI, call_id=call_id, cseq=2, branch=branch, to_tag=tag, body=b"")
+            follow(core.receive(request, ATTACKER, now))
+        assert len(core.calls.calls) + len(core.calls.completed) <= 3
+    follow(core.close(now + 100))
+    assert [e for e in events(outputs) if e.kind == "malformed"] == []
+    # Every port bound for a call went either to the media layer (and was stopped) or back.
+    assert playing == set()
+    assert sorted(ports.reserved) == sorted([*ports.released, *first_starts])
+    # Every call that rang was reported once as ended.
+    assert len([e for e in events(outputs) if e.kind == "call_ended"]) == len(ports.reserved)
