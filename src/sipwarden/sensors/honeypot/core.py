@@ -114,7 +114,8 @@ class HoneypotCore:
         self.calls = CallTable(PortPool(*config.rtp_ports))
         self.dropped_replies = 0
         self.held = HeldEvents(self.auth)
-        # The salt comes from `token`, so a core with injected tokens issues the same nonces every run.
+        # Nonce salts (like tags and ring times) come from `token`, the one source of randomness, which
+        # returns hex as secrets.token_hex does; the MAC key is random per process unless configured.
         self.nonces = nonces or NonceMint(
             lifetime=config.nonce_seconds,
             style=config.persona.nonce_style,
