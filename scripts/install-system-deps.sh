@@ -17,6 +17,7 @@ declare -A wanted=(
   [fail2ban-regex]=fail2ban
   [pg_ctlcluster]=postgresql
   [chromium]=chromium
+  [openssl]=openssl
 )
 
 missing=()
