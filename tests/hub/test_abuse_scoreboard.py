@@ -196,3 +196,14 @@ def test_the_scoreboard_page_escapes_registry_text(store: Store) -> None:
     assert "<script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert NET1 in text and "AS64501" in text and "185.53.88.0/24" in text  # NET2 unknown here: its /24
     assert "2 networks: 0 ignores, 0 waiting, 0 acts, 2 unreported" in text
+
+
+def test_the_cached_scoreboard_is_reused_briefly_and_redrawn_after_a_send(store: Store) -> None:
+    desk = AbuseDesk(store, AbuseSettings())
+    now = utcnow()
+    first = desk.cached_scoreboard(now, 100.0)
+    assert first == [] and desk.cached_scoreboard(now, 129.0) is first
+    with Hub(store, HubSettings()) as hub:
+        hub.submit(hub.trusted, event(NET1_IP, "register"))
+    assert desk.cached_scoreboard(now, 129.0) == []  # still the copy drawn at 100
+    assert [n.network for n in desk.cached_scoreboard(now, 131.0)] == ["45.134.26.0/24"]

@@ -9,6 +9,7 @@ scoreboard costs a dict lookup per address and never a query, let alone network 
 from __future__ import annotations
 
 import ipaddress
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -74,19 +75,37 @@ class OwnerIndex:
 
     def find(self, ip: str) -> CachedOwner | None:
         """The most specific cached network holding `ip` (stale or not), or None."""
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
+        parsed = address_number(ip)
+        if parsed is None:
             return None
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-            addr = addr.ipv4_mapped
-        bits = addr.max_prefixlen
-        number = int(addr)
-        for length in self._lengths[addr.version]:
+        version, number = parsed
+        bits = 32 if version == 4 else 128
+        for length in self._lengths[version]:
             mask = ((1 << length) - 1) << (bits - length)
-            hit = self._nets.get((addr.version, length, number & mask))
+            hit = self._nets.get((version, length, number & mask))
             if hit is not None:
                 return hit
+        return None
+
+
+#: IPv4-mapped IPv6 addresses (::ffff:a.b.c.d, RFC 4291 2.5.5.2) are looked up as the IPv4 address.
+_V4_MAPPED: Final = 0xFFFF << 32
+
+
+def address_number(ip: str) -> tuple[int, int] | None:
+    """(version, integer) of an address; None for anything else.
+
+    `socket.inet_pton` parses in C, ten times faster than `ipaddress` (a scoreboard of 100,000
+    addresses spent most of its time parsing them).
+    """
+    try:
+        if ":" in ip:
+            number = int.from_bytes(socket.inet_pton(socket.AF_INET6, ip.split("%", 1)[0]), "big")
+            if number >> 32 == 0xFFFF:
+                return 4, number ^ _V4_MAPPED
+            return 6, number
+        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, ip), "big")
+    except (OSError, ValueError):
         return None
 
 

@@ -7,6 +7,7 @@ in its thread pool and database or SMTP work never blocks the event loop.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -92,7 +93,7 @@ def _api_router(svc: HubService, desk: AbuseDesk) -> APIRouter:
     ) -> JSONResponse:
         """The per-network scoreboard: attacking addresses, reports sent, and whether the network acts."""
         svc.auth.caller(request, "reader")
-        lines = desk.scoreboard(utcnow())
+        lines = desk.cached_scoreboard(utcnow(), time.monotonic())
         totals = {v: sum(1 for n in lines if n.verdict == v) for v in VERDICTS}
         if verdict is not None:
             lines = [n for n in lines if n.verdict == verdict]

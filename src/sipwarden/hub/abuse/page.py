@@ -7,6 +7,7 @@ strict Content-Security-Policy with no scripts at all).
 from __future__ import annotations
 
 import html
+import time
 from datetime import datetime
 from typing import Final
 
@@ -60,7 +61,7 @@ def page_router(svc: HubService, desk: AbuseDesk) -> APIRouter:
     def scoreboard_page(request: Request) -> HTMLResponse:
         """Attacking networks and whether their abuse desks act on reports."""
         svc.auth.caller(request, "reader")
-        lines = desk.scoreboard(utcnow())
+        lines = desk.cached_scoreboard(utcnow(), time.monotonic())
         totals = ", ".join(f"{sum(1 for n in lines if n.verdict == v)} {v}" for v in VERDICTS)
         body = [
             _HEAD,

@@ -9,12 +9,14 @@ same history always gives the same verdicts.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
-from sipwarden.intel.ownership import Owner, OwnershipLookup, fallback_network
+from sipwarden.intel.owner_cache import address_number
+from sipwarden.intel.ownership import FALLBACK_V4_PREFIX, Owner, OwnershipLookup, fallback_network
 
 Verdict = Literal["unreported", "waiting", "acts", "ignores"]
 VERDICTS: Final[tuple[Verdict, ...]] = ("ignores", "waiting", "acts", "unreported")
@@ -60,6 +62,11 @@ def network_of(ip: str, ownership: OwnershipLookup) -> tuple[str, Owner | None]:
     owner = ownership.lookup(ip)
     if owner is not None:
         return owner.network, owner
+    parsed = address_number(ip)
+    if parsed is not None and parsed[0] == 4:
+        # The common case without `ipaddress` (see address_number): the /24 as text.
+        block = (parsed[1] >> 8 << 8).to_bytes(4, "big")
+        return f"{socket.inet_ntop(socket.AF_INET, block)}/{FALLBACK_V4_PREFIX}", None
     return fallback_network(ip) or ip, None
 
 
