@@ -214,6 +214,11 @@ def test_bye_on_the_early_dialog_ends_the_ringing_call_with_487() -> None:
     assert [r.status for r in replies(out)] == [200] and [r.status for r in _sent(out)] == [487]
     (ended,) = events(out)
     assert (ended.detail["reason"], ended.detail["answered"]) == ("bye", False)
+    # A CANCEL racing the BYE still finds its INVITE transaction: 200 to the CANCEL, nothing more.
+    late = _cancel(core, at=NOW + 2.1)
+    (ok,) = replies(late)
+    assert (ok.status, ok.headers.get("CSeq"), _tag(ok)) == (200, "2 CANCEL", _tag(ringing))
+    assert len(late) == 1
 
 
 def test_no_487_repeats_over_tcp_and_the_transaction_is_forgotten() -> None:

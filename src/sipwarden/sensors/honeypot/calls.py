@@ -154,7 +154,7 @@ class Completed:
     branch: str | None
     peer: Peer
     response: bytes
-    ok_to_cancel: bytes
+    local_tag: str
     expires_at: float
     retransmit_at: float | None
     retransmit_interval: float

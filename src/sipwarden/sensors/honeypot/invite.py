@@ -89,7 +89,9 @@ class InviteServer:
         core = self.core
         completed = self.calls.completed.get(ctx.call_id)
         if completed is not None and completed.branch == ctx.branch:
-            return [Reply(completed.ok_to_cancel)]  # a retransmitted CANCEL
+            # A retransmitted CANCEL, or one after a BYE on the early dialog: the transaction exists,
+            # so 200, and nothing else changes (RFC 3261 9.2).
+            return core._reply(ctx, 200, to_tag=completed.local_tag, trusted=True)
         call = self.calls.calls.get(ctx.call_id)
         # RFC 3261 9.2: the CANCEL matches the INVITE's transaction by its top Via branch.
         if call is None or call.branch != ctx.branch:
@@ -98,7 +100,7 @@ class InviteServer:
         if call.state != "ringing":
             # RFC 3261 9.2: after the final response a CANCEL changes nothing; the caller must BYE.
             return ok
-        return ok + self._terminate(call, ctx.now, "cancel", ok)
+        return ok + self._terminate(call, ctx.now, "cancel")
 
     def bye(self, ctx: RequestContext) -> list[Output]:
         """BYE: 200 and the call ends; on a ringing (early) dialog the INVITE also gets 487 (RFC 3261 15.1.2)."""
@@ -108,7 +110,7 @@ class InviteServer:
             return core._reply(ctx, 481) + core._record(ctx, "probe")
         ok = core._reply(ctx, 200, to_tag=call.local_tag, trusted=True)
         if call.state == "ringing":
-            return ok + self._terminate(call, ctx.now, "bye", ok)
+            return ok + self._terminate(call, ctx.now, "bye")
         return ok + self.end_call(ctx.call_id, ctx.now, "bye")
 
     # -- timers --------------------------------------------------------------------------------
@@ -244,7 +246,7 @@ class InviteServer:
             call.retransmit_at = now + T1_SECONDS
         return [Reply(data) if reply else SendTo(data, peer)]
 
-    def _terminate(self, call: Call, now: float, reason: str, ok: list[Output]) -> list[Output]:
+    def _terminate(self, call: Call, now: float, reason: str) -> list[Output]:
         """End a ringing call: 487 to its INVITE, kept for retransmission until the ACK."""
         assert call.invite is not None
         out = self.end_call(call.call_id, now, reason)
@@ -255,7 +257,7 @@ class InviteServer:
             branch=call.branch,
             peer=call.peer,
             response=terminated,
-            ok_to_cancel=next((item.data for item in ok if isinstance(item, Reply)), b""),
+            local_tag=call.local_tag,
             expires_at=now + ACK_TIMEOUT_SECONDS,
             retransmit_at=now + T1_SECONDS if udp else None,
             retransmit_interval=T1_SECONDS,
