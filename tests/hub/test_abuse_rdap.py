@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rdapfixture import RdapFixture, network_doc, rdap_server
 
 from sipwarden.intel.owner_cache import OwnerIndex, StoreOwnership
@@ -270,3 +272,35 @@ def test_a_missing_bootstrap_stops_the_run_with_one_clear_error(store: Store, rd
             r.refresh(["192.0.2.1"], T0)
     finally:
         r.close()
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=30,
+)
+_KEYS = st.sampled_from(
+    ["startAddress", "endAddress", "entities", "roles", "vcardArray", "name", "country", "handle", "objectClassName"]
+)
+
+
+@given(st.dictionaries(_KEYS, _JSON, max_size=9), st.sampled_from(["192.0.2.1", "2001:db8::1"]))
+@settings(max_examples=300, deadline=None)
+def test_any_json_is_a_network_or_an_rdap_error(doc: dict[str, object], ip: str) -> None:
+    base = network_doc("192.0.2.0/24" if "." in ip else "2001:db8::/32", "FUZZ", abuse="a@example.net")
+    for candidate in (doc, {**base, **doc}):
+        try:
+            net = parse_ip_network(candidate, ip)
+        except RdapError:
+            continue
+        assert net.blocks and (net.abuse_email is None or "\n" not in net.abuse_email)
+
+
+def test_deeply_nested_answers_are_errors(store: Store, rdap: RdapFixture) -> None:
+    rdap.raw_for["192.0.2.3"] = b"[" * 200_000 + b"]" * 200_000
+    r = refresher(store, rdap)
+    try:
+        result = r.refresh(["192.0.2.3"], T0)
+    finally:
+        r.close()
+    assert "nests too deep" in result.errors["192.0.2.3"]

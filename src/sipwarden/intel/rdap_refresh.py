@@ -224,8 +224,9 @@ class RdapRefresher:
                     raise RdapError(f"answer larger than {MAX_RDAP_BYTES} bytes from {response.url}")
         try:
             return 200, json.loads(bytes(body))
-        except (ValueError, UnicodeDecodeError):
-            raise RdapError(f"answer from {url} is not JSON") from None
+        except (ValueError, RecursionError):
+            # RecursionError: a megabyte of "[[[[..." nests deeper than the parser's stack.
+            raise RdapError(f"answer from {url} is not JSON (or nests too deep)") from None
 
     def load_bootstrap(self) -> None:
         """Fetch the bootstrap files once per refresher (not needed with a base URL).

@@ -57,7 +57,9 @@ class AbuseSettings(Section):
         default="sipwarden hub", description="Who reports, as named in the report's greeting and signature."
     )
     from_address: str = Field(
-        default="", description="Sender address of reports (also X-ARF Reported-From); required to send."
+        default="",
+        pattern=r"^$|^[^@\s<>,;\"]+@[^@\s<>,;\"]+$",
+        description="Sender address of reports (also X-ARF Reported-From); required to draft and send.",
     )
     tlp: str = Field(
         default="green",
