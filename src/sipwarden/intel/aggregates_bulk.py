@@ -70,67 +70,57 @@ _ACCT_SUBJECT: Final = f"'acct:' || substr(username, 1, {min(MAX_KEY_CHARS, MAX_
 
 @dataclass(frozen=True, slots=True)
 class _Row:
-    """One counter an event may add to: key columns (SQL over the range table) and when it applies."""
+    """One counter an event may add to: key columns (SQL over the range table) and when it applies:
+    `scope` (shared by several counters, so PostgreSQL filters the events once per scope) and `extra`."""
 
     keys: tuple[str, ...]
-    when: str
+    scope: str
+    extra: str = ""
 
+    @property
+    def when(self) -> str:
+        """The whole condition."""
+        return f"{self.scope} AND {self.extra}" if self.extra else self.scope
+
+
+_ALL: Final = "1 = 1"
+_IP_CALL: Final = f"{_HAS_IP} AND {_IS_CALL}"
+_IP_USER: Final = f"{_HAS_IP} AND {_HAS_USER}"
+_NUM_CALL: Final = f"target_e164 <> '' AND {_IS_CALL}"
 
 #: intel_totals (dim, key), as in aggregates.fold; "network" and "src_country" are in `_owner_totals`.
 TOTALS: Final = (
-    _Row(("'kind'", "kind"), "1 = 1"),
-    _Row(("'ua'", "user_agent"), "1 = 1"),
-    _Row(("'tool'", "tool"), "1 = 1"),
-    _Row(("'password'", "password"), "1 = 1"),
-    _Row(("'username'", "username"), "1 = 1"),
-    _Row(("'sensor'", "sensor"), "1 = 1"),
+    *(_Row((f"'{dim}'", column), _ALL) for dim, column in (
+        ("kind", "kind"), ("ua", "user_agent"), ("tool", "tool"), ("password", "password"), ("username", "username"),
+        ("sensor", "sensor"),
+    )),
     _Row(("'number'", "target_e164"), _IS_CALL),
     _Row(("'dest_country'", "target_country"), _IS_CALL),
     _Row(("'ip'", "src_ip"), _HAS_IP),
-)
+)  # fmt: skip
 
 #: intel_facets (subject, facet, value), as in aggregates.fold and aggregates._fold_source.
 FACETS: Final = (
-    *(
-        _Row((_IP_SUBJECT, f"'{facet}'", column), _HAS_IP)
-        for facet, column in (
-            ("kind", "kind"),
-            ("ua", "user_agent"),
-            ("tool", "tool"),
-            ("method", "method"),
-            ("username", "username"),
-            ("password", "password"),
-            ("sensor", "sensor_or_source"),
-            ("transport", "transport"),
-            ("day", "day"),
-        )
-    ),
-    _Row((_IP_SUBJECT, "'number'", "target_e164"), f"{_HAS_IP} AND {_IS_CALL}"),
-    _Row((_IP_SUBJECT, "'dial'", "target"), f"{_HAS_IP} AND {_IS_CALL}"),
-    _Row((_IP_SUBJECT, "'country'", "target_country"), f"{_HAS_IP} AND {_IS_CALL}"),
+    *(_Row((_IP_SUBJECT, f"'{facet}'", column), _HAS_IP) for facet, column in (
+        ("kind", "kind"), ("ua", "user_agent"), ("tool", "tool"), ("method", "method"), ("username", "username"),
+        ("password", "password"), ("sensor", "sensor_or_source"), ("transport", "transport"), ("day", "day"),
+    )),
+    *(_Row((_IP_SUBJECT, f"'{facet}'", column), _IP_CALL) for facet, column in (
+        ("number", "target_e164"), ("dial", "target"), ("country", "target_country"),
+    )),
     _Row((_IP_SUBJECT, "'cracked'", "username"), _CRACKED),
-    _Row((_IP_SUBJECT, "'credential'", "username || ':' || password"), f"{_CRACKED} AND password IS NOT NULL"),
-    _Row((_IP_SUBJECT, "'registered'", "username"), f"{_CRACKED} AND {_REGISTER}"),
+    _Row((_IP_SUBJECT, "'credential'", "username || ':' || password"), _CRACKED, "password IS NOT NULL"),
+    _Row((_IP_SUBJECT, "'registered'", "username"), _CRACKED, _REGISTER),
     # `ev.target_e164 or ev.target`: an empty number falls back to the dialled text.
-    _Row(
-        (_IP_SUBJECT, "'answered'", "COALESCE(NULLIF(target_e164, ''), target)"),
-        f"{_HAS_IP} AND kind = 'call_answered'",
-    ),
+    _Row((_IP_SUBJECT, "'answered'", "COALESCE(NULLIF(target_e164, ''), target)"), f"{_HAS_IP} AND kind = 'call_answered'"),
     _Row((_IP_SUBJECT, "'recording'", "id"), f"{_HAS_IP} AND kind = 'recording'"),
-    _Row((_ACCT_SUBJECT, "'success_ip'", "src_ip"), f"{_HAS_IP} AND {_HAS_USER} AND kind = 'auth_success'"),
-    _Row((_ACCT_SUBJECT, "'fail_ip'", "src_ip"), f"{_HAS_IP} AND {_HAS_USER} AND {_in('kind', _FAIL_KINDS)}"),
-    _Row((_ACCT_SUBJECT, "'use_ip'", "src_ip"), f"{_HAS_IP} AND {_HAS_USER} AND {_in('kind', _USE_KINDS)}"),
-    *(
-        _Row((_NUM_SUBJECT, f"'{facet}'", column), f"target_e164 <> '' AND {_IS_CALL}")
-        for facet, column in (
-            ("ip", "src_ip"),
-            ("dial", "target"),
-            ("ua", "user_agent"),
-            ("day", "day"),
-            ("kind", "kind"),
-        )
-    ),
-)
+    _Row((_ACCT_SUBJECT, "'success_ip'", "src_ip"), _IP_USER, "kind = 'auth_success'"),
+    _Row((_ACCT_SUBJECT, "'fail_ip'", "src_ip"), _IP_USER, _in("kind", _FAIL_KINDS)),
+    _Row((_ACCT_SUBJECT, "'use_ip'", "src_ip"), _IP_USER, _in("kind", _USE_KINDS)),
+    *(_Row((_NUM_SUBJECT, f"'{facet}'", column), _NUM_CALL) for facet, column in (
+        ("ip", "src_ip"), ("dial", "target"), ("ua", "user_agent"), ("day", "day"), ("kind", "kind"),
+    )),
+)  # fmt: skip
 
 #: Hour and day of an event time: PostgreSQL truncates in UTC whatever the session's TimeZone; SQLite
 #: keeps naive UTC text "YYYY-MM-DD HH:MM:SS.ffffff" (SQLAlchemy's format, fixed width).
@@ -167,14 +157,29 @@ def _counter_select(dialect: str, rows: Sequence[_Row], key_names: Sequence[str]
     """SELECT of (keys..., n, ts) rows: one per event and applicable counter, with the value bounded."""
     names = list(key_names)
     if dialect == "postgresql":
-        # One pass over the range: every event expands to its counters with a LATERAL VALUES list.
-        values = ", ".join(
-            "(" + ", ".join([*r.keys[:-1], f"CASE WHEN {r.when} THEN {_bounded(r.keys[-1])} END"]) + ")" for r in rows
-        )
-        return (
-            f"SELECT {', '.join('c.' + n for n in names)}, r.count AS n, r.ts FROM {_TEMP} r "
-            f"CROSS JOIN LATERAL (VALUES {values}) AS c({', '.join(names)})"
-        ).replace(_REGISTER, register)
+        # One pass over the events of each scope: every event expands to its counters with a
+        # LATERAL VALUES list (a CASE only where a counter has a condition beyond its scope).
+        scopes: dict[str, list[_Row]] = {}
+        for row in rows:
+            scopes.setdefault(row.scope, []).append(row)
+        selects = []
+        for scope, members in scopes.items():
+            values = ", ".join(
+                "("
+                + ", ".join(
+                    [
+                        *r.keys[:-1],
+                        f"CASE WHEN {r.extra} THEN {_bounded(r.keys[-1])} END" if r.extra else _bounded(r.keys[-1]),
+                    ]
+                )
+                + ")"
+                for r in members
+            )
+            selects.append(
+                f"SELECT {', '.join('c.' + n for n in names)}, r.count AS n, r.ts FROM {_TEMP} r "
+                f"CROSS JOIN LATERAL (VALUES {values}) AS c({', '.join(names)}) WHERE {scope}"
+            )
+        return " UNION ALL ".join(selects).replace(_REGISTER, register)
     # SQLite has no LATERAL: one scan of the (small, cached) range table per counter.
     parts = [
         "SELECT "
