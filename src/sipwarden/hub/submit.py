@@ -16,6 +16,8 @@ from sipwarden.hub.policy import parse_address
 MAX_FIELD_CHARS: Final = 1024
 #: Largest `detail` mapping once serialised.
 MAX_DETAIL_CHARS: Final = 4096
+#: Key in an event's `detail` that keeps the sensor name the client claimed (the hub records the key's).
+REPORTED_SENSOR: Final = "reported_sensor"
 #: Content types read as one JSON document per line.
 NDJSON_TYPES: Final = frozenset(
     {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/json-seq"}
@@ -67,9 +69,13 @@ class EventIn(BaseModel):
         return value
 
     def to_event(self, sensor: str) -> Event:
-        """The Event (sensor name defaults to the submitting key's name)."""
+        """The Event as the hub records it: `sensor` is the submitting key's name, whatever the client
+        wrote there (a key may not speak for another sensor); the client's own name for itself is
+        kept in `detail` as `reported_sensor`."""
         data = self.model_dump(exclude_none=True)
-        data["sensor"] = self.sensor or sensor
+        if self.sensor and self.sensor != sensor:
+            data["detail"] = {**self.detail, REPORTED_SENSOR: self.sensor}
+        data["sensor"] = sensor
         return Event.from_dict(data)
 
 
