@@ -222,21 +222,41 @@ def test_unknown_and_failing_addresses_wait_before_they_are_asked_again(store: S
     assert outcome.status == "missing" and outcome.retry_at == T0 + timedelta(hours=49 + 48)
 
 
-def test_rate_limits_redirects_and_oversized_answers(store: Store, rdap: RdapFixture) -> None:
-    rdap.status_for["192.0.2.1"] = 429
+def test_redirects_are_followed_and_oversized_answers_refused(store: Store, rdap: RdapFixture) -> None:
     rdap.redirect.add("198.51.100.9")
     rdap.raw_for["2001:db8::9"] = b"[" + b" " * (MAX_RDAP_BYTES + 10) + b"]"
     r = refresher(store, rdap)
     try:
-        result = r.refresh(["192.0.2.1", "198.51.100.9", "2001:db8::9"], T0)
+        result = r.refresh(["198.51.100.9", "2001:db8::9"], T0)
     finally:
         r.close()
-    assert "rate limited" in result.errors["192.0.2.1"] and "retry after 120 s" in result.errors["192.0.2.1"]
     assert result.found == ["198.51.100.9"]
     assert rdap.requests["/rir2/ip/198.51.100.9"] == 1
     assert "larger than" in result.errors["2001:db8::9"]
     cached = StoreOwnership(store).cached("198.51.100.9")
     assert cached is not None and cached.source.endswith("/rdap/ip/198.51.100.9")
+
+
+def test_a_rate_limit_pauses_that_registry_for_the_run(store: Store, rdap: RdapFixture) -> None:
+    rdap.status_for["192.0.2.1"] = 429  # with Retry-After: 120
+    r = refresher(store, rdap)
+    try:
+        result = r.refresh(["192.0.2.1", "198.51.100.9", "2001:db8::9"], T0)
+        assert "rate limited" in result.errors["192.0.2.1"] and "retry after 120 s" in result.errors["192.0.2.1"]
+        # The same registry is asked nothing more in this run; the others wait for the next one.
+        assert result.looked_up == ["192.0.2.1"] and result.deferred == 2
+        assert rdap.lookups("198.51.100.9") == 0
+    finally:
+        r.close()
+    outcome = StoreOwnership(store).outcomes(["192.0.2.1"])["192.0.2.1"]
+    assert outcome.retry_at == T0 + timedelta(seconds=120)
+    del rdap.status_for["192.0.2.1"]
+    r = refresher(store, rdap)
+    try:
+        assert r.refresh(["192.0.2.1", "198.51.100.9"], T0 + timedelta(seconds=60)).found == ["198.51.100.9"]
+        assert r.refresh(["192.0.2.1"], T0 + timedelta(seconds=121)).found == ["192.0.2.1"]
+    finally:
+        r.close()
 
 
 def test_a_configured_base_url_skips_the_bootstrap_and_lookups_are_bounded(store: Store, rdap: RdapFixture) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -64,6 +65,19 @@ _UNASKABLE: Final = tuple(
 )
 
 
+#: Pause (seconds) after a 429 without a usable Retry-After (RFC 6585 4 leaves it optional).
+DEFAULT_RETRY_AFTER: Final = 60
+
+
+class RateLimited(RdapError):
+    """A registry answered 429 (RFC 6585): ask it nothing more in this run."""
+
+    def __init__(self, server: str, wait: int) -> None:
+        super().__init__(f"rate limited by {server} (retry after {wait} s)")
+        self.server = server
+        self.wait = wait
+
+
 @dataclass(frozen=True, slots=True)
 class RdapConfig:
     """Where and how politely to ask (built from `[hub.abuse]` by the hub)."""
@@ -90,7 +104,7 @@ class RefreshResult:
     cached: int = 0  # answered by a fresh cached network
     waiting: int = 0  # a recent failure: asked again after its retry time
     skipped: int = 0  # not an address, or a range no registry knows
-    deferred: int = 0  # over `max_lookups`: left for the next run
+    deferred: int = 0  # over `max_lookups`, or its registry rate-limited us: left for the next run
 
 
 class RdapRefresher:
@@ -115,6 +129,7 @@ class RdapRefresher:
         )
         self.sleep = sleep
         self._bootstrap: Bootstrap | None = None
+        self._limited: set[str] = set()  # servers that answered 429 in this run
 
     def close(self) -> None:
         """Close the HTTP client."""
@@ -145,7 +160,7 @@ class RdapRefresher:
             if hit is not None and hit.expires_at > now:
                 result.cached += 1
                 continue
-            if len(result.looked_up) >= self.config.max_lookups:
+            if len(result.looked_up) >= self.config.max_lookups or self._all_limited(addr):
                 result.deferred += 1
                 continue
             if result.looked_up and self.config.interval_seconds > 0:
@@ -164,6 +179,10 @@ class RdapRefresher:
             )
         return result
 
+    def _all_limited(self, ip: str) -> bool:
+        urls = self._base_urls(ip)
+        return bool(urls) and all(urlsplit(u).netloc in self._limited for u in urls)
+
     def _lookup(self, ip: str, now: datetime, result: RefreshResult) -> None:
         cfg = self.config
         try:
@@ -171,6 +190,14 @@ class RdapRefresher:
             if not urls:
                 raise RdapError("no RDAP service covers this address in the bootstrap")
             status, doc, source = self._get_first(urls, ip)
+        except RateLimited as exc:
+            # Asking again at once would only prolong the block: this address waits as long as the
+            # registry asked, and every other address of that registry waits for the next run.
+            self._limited.add(exc.server)
+            result.errors[ip] = str(exc)
+            self.cache.save_failure(ip, "error", str(exc), now=now, retry_at=now + timedelta(seconds=exc.wait))
+            log.warning("rdap: %s", exc)
+            return
         except (httpx.HTTPError, RdapError, OSError) as exc:
             detail = f"{type(exc).__name__}: {exc}"
             result.errors[ip] = detail
@@ -197,6 +224,8 @@ class RdapRefresher:
         """(status, JSON document, URL) from the first base URL that answers 200 or 404."""
         last: Exception | None = None
         for base in bases:
+            if urlsplit(base).netloc in self._limited:
+                continue
             url = ip_query_url(base, ip)
             try:
                 status, doc = self._get_json(url)
@@ -204,8 +233,7 @@ class RdapRefresher:
                 last = exc
                 continue
             return status, doc, url
-        assert last is not None
-        raise last
+        raise last or RdapError("every RDAP server for this address rate-limited us in this run")
 
     def _get_json(self, url: str) -> tuple[int, Any]:
         with self.client.stream("GET", url) as response:
@@ -213,8 +241,8 @@ class RdapRefresher:
                 return 404, None
             if response.status_code == 429:
                 wait = response.headers.get("retry-after", "")
-                hint = f" (retry after {min(int(wait), MAX_RETRY_AFTER)} s)" if wait.isdigit() else ""
-                raise RdapError(f"rate limited by {response.url.host}{hint}")
+                seconds = min(int(wait), MAX_RETRY_AFTER) if wait.isdigit() else DEFAULT_RETRY_AFTER
+                raise RateLimited(urlsplit(url).netloc, seconds)
             if response.status_code != 200:
                 raise RdapError(f"HTTP {response.status_code} from {response.url}")
             body = bytearray()
