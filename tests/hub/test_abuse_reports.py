@@ -284,3 +284,13 @@ def test_api_draft_without_a_sender_is_a_clear_error(store: Store, rdap: RdapFix
     with Hub(store, HubSettings(abuse=abuse_settings(rdap, None, from_address=""))) as hub:
         answer = hub.post("/v1/abuse/reports/draft", hub.admin)
         assert answer.status_code == 400 and "from_address" in answer.json()["detail"]
+
+
+def test_dashboard_dossiers_show_the_cached_owner(store: Store, rdap: RdapFixture) -> None:
+    settings = abuse_settings(rdap, None)
+    with Hub(store, HubSettings(abuse=settings), client_host="127.0.0.1") as hub:
+        attack(hub)
+        AbuseDesk(store, settings).refresh_ownership(utcnow())
+        page = hub.get(f"/ui/attackers/{NET1_IP}")
+    assert page.status_code == 200
+    assert ABUSE1 in page.text and "NET-ONE" in page.text and "AS64501" in page.text
