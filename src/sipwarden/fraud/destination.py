@@ -7,6 +7,7 @@ number type, and the E.164 form is rebuilt from each string's own tail.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Final, TypeVar
 
@@ -30,8 +31,13 @@ E164_KEY_CHARS: Final = 7
 MAX_CC_DIGITS: Final = 3
 #: Bound on each cache (entries are small; a PBX sees far fewer distinct prefixes).
 MAX_CACHE_ENTRIES: Final = 200_000
+#: Dialled strings whose reading is remembered (least recently used are forgotten): a PBX dials
+#: the same numbers again and again, and a pumping attacker the same few premium numbers.
+MAX_DIALLED_ENTRIES: Final = 65_536
 
 _V = TypeVar("_V")
+#: What a dialled string reaches: (E.164, country, number type, international, risk).
+Reading = tuple[str, str | None, str, bool, RiskClass]
 
 
 def dialled_digits(raw: str) -> str:
@@ -65,6 +71,8 @@ class DestinationClassifier:
         self.risk_table = risk_table or default_table()
         self._dial_cache: dict[tuple[str, int], tuple[int, str] | None] = {}
         self._e164_cache: dict[tuple[str, int], tuple[str | None, str, RiskClass]] = {}
+        # reading(dialled): the Reading of a dialled string, None for extensions and junk.
+        self.reading = functools.lru_cache(maxsize=MAX_DIALLED_ENTRIES)(self.read)
 
     def _strip_outside_line(self, digits: str) -> str:
         for prefix in self.outside_line_prefixes:
@@ -74,11 +82,21 @@ class DestinationClassifier:
 
     def classify(self, dialled: str) -> Destination:
         """What `dialled` reaches; an internal Destination (no E.164) for extensions and junk."""
-        digits = dialled_digits(dialled)
+        found = self.reading(dialled)
+        if found is None:
+            return Destination(dialled, None, None, "internal", False, RiskClass.LOW)
+        return Destination(dialled, *found)
+
+    def read(self, dialled: str) -> Reading | None:
+        """`reading` without its cache (for callers that cache the result themselves)."""
+        if dialled.isascii() and dialled.isdigit() and len(dialled) <= MAX_DIALLED_DIGITS:
+            digits = dialled  # the usual case, which dialled_digits returns unchanged
+        else:
+            digits = dialled_digits(dialled)
         if not digits.startswith("+"):
             digits = self._strip_outside_line(digits)
         if len(digits.lstrip("+")) < MIN_EXTERNAL_DIGITS:
-            return Destination(dialled, None, None, "internal", False, RiskClass.LOW)
+            return None
         # An international or trunk prefix plus a country or area code needs 6 digits; a national
         # number without trunk prefix (NANP) is decided by its area code.
         head = digits[:DIAL_KEY_DIGITS] if digits[0] in "0+" else digits[:NATIONAL_KEY_DIGITS]
@@ -88,7 +106,7 @@ class DestinationClassifier:
         else:
             form = _bounded_put(self._dial_cache, key, self._e164_form(digits))
         if form is None:
-            return Destination(dialled, None, None, "internal", False, RiskClass.LOW)
+            return None
         drop, front = form
         e164 = f"+{front}{digits.lstrip('+')[drop:]}"
         key2 = (e164[:E164_KEY_CHARS], len(e164))
@@ -96,7 +114,7 @@ class DestinationClassifier:
         if info is None:
             info = _bounded_put(self._e164_cache, key2, self._describe(e164))
         country, number_type, risk = info
-        return Destination(dialled, e164, country, number_type, country != self.home_country, risk)
+        return e164, country, number_type, country != self.home_country, risk
 
     def _e164_form(self, digits: str) -> tuple[int, str] | None:
         """How this shape of dial string becomes E.164: (digits to drop, digits to put in front)."""

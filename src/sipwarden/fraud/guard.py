@@ -1,16 +1,22 @@
-"""FraudGuard: call records in, FraudAlerts out. Pure; time comes from the records."""
+"""FraudGuard: call records in, FraudAlerts out. Pure; time comes from the records.
+
+Every record passes here, so the path is lean: the destination and its price are looked up once
+per distinct dialled string, times are integer microseconds, per-account memory is a `__slots__`
+object, and CallRecord, Destination and alert objects are only built when a rule fires.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Final
 
 from sipwarden.fraud.alerts import ClassifiedCall, FraudAlert
-from sipwarden.fraud.destination import DestinationClassifier
-from sipwarden.fraud.history import AccountHistory
+from sipwarden.fraud.destination import MAX_DIALLED_ENTRIES, DestinationClassifier, Reading
+from sipwarden.fraud.history import US_PER_SECOND, AccountHistory, RecordBuilder, SeenCall, micros
 from sipwarden.fraud.records import CallRecord, Destination
-from sipwarden.fraud.rules import EVIDENCE_WINDOW_SECONDS, CallContext, FraudRule, default_rules
+from sipwarden.fraud.rules import EVIDENCE_WINDOW_SECONDS, FraudRule, default_rules
 from sipwarden.fraud.settings import FraudSettings
 
 #: Accounts remembered at once. A PBX has far fewer; the bound only stops a CDR file full of
@@ -26,16 +32,20 @@ class RateTable:
         self.default_international = default_international
         self._longest = max((len(p) for p in rates), default=0)
 
-    def per_minute(self, dest: Destination) -> float:
-        """The price per minute of calls to `dest` (0 for internal calls)."""
-        if dest.e164 is None:
-            return 0.0
-        digits = dest.e164[1:]
+    def price(self, e164: str, international: bool) -> float:
+        """The price per minute of calls to the E.164 number `e164`."""
+        digits = e164[1:]
         for n in range(min(self._longest, len(digits)), 0, -1):
             price = self.rates.get(digits[:n])
             if price is not None:
                 return price
-        return self.default_international if dest.international else 0.0
+        return self.default_international if international else 0.0
+
+    def per_minute(self, dest: Destination) -> float:
+        """The price per minute of calls to `dest` (0 for internal calls)."""
+        if dest.e164 is None:
+            return 0.0
+        return self.price(dest.e164, dest.international)
 
     def cost(self, record: CallRecord, dest: Destination) -> float:
         """Estimated cost of an answered call (billed seconds at the per-minute price)."""
@@ -59,77 +69,105 @@ class FraudGuard:
         self.classifier = classifier or DestinationClassifier(s.home_country, s.outside_line_prefixes)
         self.rules: tuple[FraudRule, ...] = tuple(rules if rules is not None else default_rules(s))
         self.rates = RateTable(s.rates, s.default_international_rate)
-        self.cooldown = timedelta(seconds=s.alert_cooldown_seconds)
-        self._keep = timedelta(
-            seconds=max(
-                s.burst_window_seconds,
-                s.short_series_window_seconds,
-                s.alert_cooldown_seconds,
-                EVIDENCE_WINDOW_SECONDS,
-            )
-        )
-        self._settle = timedelta(seconds=s.burst_window_seconds)
-        self._budget = timedelta(seconds=s.budget_window_seconds)
+        self._cooldown = s.alert_cooldown_seconds * US_PER_SECOND
+        keep = max(s.burst_window_seconds, s.short_series_window_seconds, s.alert_cooldown_seconds)
+        self._keep = max(keep, EVIDENCE_WINDOW_SECONDS) * US_PER_SECOND
+        self._settle = s.burst_window_seconds * US_PER_SECOND
+        self._budget = s.budget_window_seconds * US_PER_SECOND
         self._accounts: dict[str, AccountHistory] = {}
-        self._last_alert: dict[tuple[str, str], datetime] = {}
-        self._account_alert: dict[str, datetime] = {}  # latest alert per account
+        self._last_alert: dict[str, dict[str, int]] = {}  # account -> reason -> latest alert (µs)
+        self._account_alert: dict[str, int] = {}  # latest alert per account (µs)
+        # dialled string -> (Reading, price per minute), or None for extensions and junk.
+        self._destination = functools.lru_cache(maxsize=MAX_DIALLED_ENTRIES)(self._look_up)
         self.records_seen = 0
         self.external_calls = 0
+
+    def _look_up(self, dialled: str) -> tuple[Reading, float] | None:
+        reading = self.classifier.read(dialled)
+        if reading is None:
+            return None
+        return reading, self.rates.price(reading[0], reading[3])
 
     def classify(self, record: CallRecord) -> ClassifiedCall:
         """The record with its destination and estimated cost."""
         dest = self.classifier.classify(record.dst)
         return ClassifiedCall(record, dest, self.rates.cost(record, dest))
 
-    def _history(self, account: str) -> AccountHistory:
-        history = self._accounts.pop(account, None)
-        if history is None:
-            history = AccountHistory(account)
-            if len(self._accounts) >= MAX_ACCOUNTS:
-                del self._accounts[next(iter(self._accounts))]
-        self._accounts[account] = history  # re-insert: dict order is recency order
-        return history
-
     def under_alert(self, account: str, now: datetime) -> bool:
         """Whether any rule alerted on `account` within the cooldown before `now`."""
         last = self._account_alert.get(account)
         # abs(): CDRs are written at hangup, so a call that started just before the alert comes later.
-        return last is not None and abs(now - last) <= self.cooldown
+        return last is not None and abs(micros(now) - last) <= self._cooldown
 
     def feed(self, record: CallRecord) -> list[FraudAlert]:
         """Examine one call record; return the alerts it raises (usually none)."""
-        self.records_seen += 1
-        call = self.classify(record)
-        if not call.dest.external:
+        found = self._destination(record.dst)
+        if found is None:
+            self.records_seen += 1
             return []  # extensions and feature codes cost nothing
+        reading, price = found
+        start = micros(record.start)
+        stop = micros(record.end) if record.end is not None else start + record.duration * US_PER_SECOND
+        billsec = record.billsec
+        cost = billsec / 60 * price if billsec > 0 else 0.0
+        return self._examine(record.account, SeenCall(start, stop, billsec, cost, record.dst, reading, record))
+
+    def feed_fields(
+        self, account: str, dst: str, start: int, stop: int, billsec: int, build: RecordBuilder, row: Sequence[str],
+        line: int,
+    ) -> list[FraudAlert]:  # fmt: skip
+        """`feed` for a reader that has checked a record's fields but not built its CallRecord.
+
+        `start` and `stop` are µs since the epoch; `build(row, line)` must return the CallRecord of
+        exactly these fields (it runs only when an alert shows the call).
+        """
+        found = self._destination(dst)
+        if found is None:
+            self.records_seen += 1
+            return []
+        reading, price = found
+        cost = billsec / 60 * price if billsec > 0 else 0.0
+        return self._examine(account, SeenCall(start, stop, billsec, cost, dst, reading, None, build, row, line))
+
+    def _examine(self, account: str, call: SeenCall) -> list[FraudAlert]:
+        self.records_seen += 1
         self.external_calls += 1
-        history = self._history(record.account)
-        now = record.start
+        accounts = self._accounts
+        history = accounts.pop(account, None)  # then re-inserted: dict order is recency order
+        if history is None:
+            history = AccountHistory(account)
+            if len(accounts) >= MAX_ACCOUNTS:
+                del accounts[next(iter(accounts))]
+        accounts[account] = history
+        now = call.start
         history.prune(now, self._keep, self._settle, self._budget)
-        ctx = CallContext(call, history.concurrency_at(call))
-        alerts = []
+        call.concurrency = history.concurrency_at(call)
+        alerts: list[FraudAlert] = []
+        last = self._last_alert.get(account)
         for rule in self.rules:
-            key = (record.account, rule.reason)
-            last = self._last_alert.get(key)
-            if last is not None and now - last < self.cooldown:
-                continue  # one alert per account and reason per cooldown
-            finding = rule.check(ctx, history)
+            if last is not None:
+                then = last.get(rule.reason)
+                if then is not None and now - then < self._cooldown:
+                    continue  # one alert per account and reason per cooldown
+            finding = rule.check(call, history)
             if finding is None:
                 continue
-            self._last_alert[key] = now
-            self._account_alert[record.account] = now
+            if last is None:
+                last = self._last_alert[account] = {}
+            last[rule.reason] = now
+            self._account_alert[account] = now
             alerts.append(
                 FraudAlert(
-                    ts=now,
-                    account=record.account,
+                    ts=call.record.start,
+                    account=account,
                     reason=rule.reason,
                     severity=rule.severity,
                     message=finding.message,
-                    calls=finding.evidence,
+                    calls=tuple(c.classified() for c in finding.evidence),
                     currency=self.settings.currency,
                 )
             )
-        history.add(call, ctx.concurrency)
+        history.add(call)
         return alerts
 
     def feed_all(self, records: Iterable[CallRecord]) -> list[FraudAlert]:

@@ -1,14 +1,24 @@
-"""What the rules remember about one account: recent calls, countries called, usual rates."""
+"""What the rules remember: each external call (`SeenCall`) and, per account, recent calls, countries
+called, usual rates.
+
+Times are integer microseconds since the Unix epoch: exact like `datetime` (CDR times have at most
+microseconds) and several times cheaper to compare and subtract on a path that runs once per record.
+The `CallRecord` and `Destination` behind a call are only built when an alert shows it.
+"""
 
 from __future__ import annotations
 
+import heapq
+from bisect import bisect_left
 from collections import deque
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Final
 
 from sipwarden.fraud.alerts import ClassifiedCall
+from sipwarden.fraud.records import CallRecord, Destination
+from sipwarden.intel.risk import RiskClass
 
 #: Recent calls kept per account. A pumping account makes a few calls a second; 20,000 covers the
 #: longest window (the budget day) of any ordinary account while bounding memory per account.
@@ -19,39 +29,155 @@ MAX_RATE_HOURS: Final = 14 * 24
 #: flood (a concurrency of hundreds is far past every threshold already).
 MAX_OVERLAP_SCAN: Final = 256
 
+US_PER_SECOND: Final = 1_000_000
+_EXACT_FLOOR_BELOW: Final = 2**32 * US_PER_SECOND
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US: Final = timedelta(microseconds=1)
 
-@dataclass(slots=True)
+#: Builds the CallRecord of a call from what its reader kept (a CSV row and its line number).
+RecordBuilder = Callable[[Sequence[str], int], CallRecord]
+
+
+def micros(ts: datetime) -> int:
+    """`ts` as integer microseconds since the Unix epoch (a naive time is taken as UTC)."""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return (ts - _EPOCH) // _ONE_US
+
+
+def from_micros(us: int) -> datetime:
+    """Integer microseconds since the Unix epoch as an aware UTC datetime."""
+    return _EPOCH + timedelta(microseconds=us)
+
+
+class SeenCall:
+    """One external call as the rules see it: times, destination facts, estimated cost.
+
+    `record` and `classified()` rebuild the CallRecord (from the reader's row, when the fast CSV
+    path read it) and the ClassifiedCall only when an alert needs them.
+    """
+
+    __slots__ = (
+        "_build", "_classified", "_line", "_record", "_row", "billsec", "concurrency", "cost", "country", "dst",
+        "e164", "international", "number_type", "risk", "start", "stop",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        start: int,
+        stop: int,
+        billsec: int,
+        cost: float,
+        dst: str,
+        reading: tuple[str, str | None, str, bool, RiskClass],
+        record: CallRecord | None,
+        build: RecordBuilder | None = None,
+        row: Sequence[str] = (),
+        line: int = 0,
+    ) -> None:
+        self.start = start  # µs since the epoch
+        self.stop = stop  # µs: the end as written, else start + duration
+        self.billsec = billsec
+        self.cost = cost
+        self.dst = dst
+        self.e164, self.country, self.number_type, self.international, self.risk = reading
+        self.concurrency = 1
+        self._record = record
+        self._build = build
+        self._row = row
+        self._line = line
+        self._classified: ClassifiedCall | None = None
+
+    @property
+    def record(self) -> CallRecord:
+        """The call record (rebuilt from the reader's row on first use)."""
+        if self._record is None:
+            assert self._build is not None, "a SeenCall needs a record or a way to build it"
+            self._record = self._build(self._row, self._line)
+            self._build, self._row = None, ()
+        return self._record
+
+    def classified(self) -> ClassifiedCall:
+        """The ClassifiedCall of this call, as alerts carry it."""
+        if self._classified is None:
+            dest = Destination(self.dst, self.e164, self.country, self.number_type, self.international, self.risk)
+            self._classified = ClassifiedCall(self.record, dest, self.cost)
+        return self._classified
+
+
 class AccountHistory:
-    """Mutable per-account memory owned by one FraudGuard."""
+    """Mutable per-account memory owned by one FraudGuard.
 
-    account: str
-    recent: deque[ClassifiedCall] = field(default_factory=lambda: deque(maxlen=MAX_RECENT_CALLS))
-    countries: set[str] = field(default_factory=set)
-    calls_total: int = 0
-    hour_counts: dict[int, int] = field(default_factory=dict)
-    hour_total: int = 0  # sum of hour_counts, kept so the usual rate costs O(1)
-    settled_peak: int = 1  # usual concurrency: highest seen before the current window
-    pending_peaks: deque[tuple[datetime, int]] = field(default_factory=deque)
-    spend: deque[tuple[datetime, float]] = field(default_factory=deque)
-    spend_total: float = 0.0
-    newest: datetime | None = None
-    latest_stop: datetime | None = None  # upper bound of the end of every remembered call
+    Besides the recent calls (in arrival order) it keeps their *suffix minima*: the calls that
+    started before every call that arrived after them. CDRs are written at hangup, so arrival order
+    is only nearly start order; a window "calls since T, walking back from the newest until one
+    started before T" ends exactly at the last suffix minimum older than T, which a binary search
+    finds. Windows are counted in O(log n) and only listed when a rule fires.
+    """
 
-    def prune(self, now: datetime, keep: timedelta, settle: timedelta, budget: timedelta) -> None:
-        """Forget calls older than `keep`, settle old concurrency peaks, expire budget spend."""
+    __slots__ = (
+        "_first", "_hours", "_minima", "_next", "account", "calls_total", "countries", "hour_counts", "hour_total",
+        "latest_stop", "pending_peaks", "recent", "settled_peak", "spend", "spend_total",
+    )  # fmt: skip
+
+    def __init__(self, account: str) -> None:
+        self.account = account
+        self.recent: deque[SeenCall] = deque()
+        self.countries: set[str] = set()
+        self.calls_total = 0
+        self.hour_counts: dict[int, int] = {}
+        self.hour_total = 0  # sum of hour_counts, kept so the usual rate costs O(1)
+        self._hours: list[int] = []  # the keys of hour_counts as a heap: the oldest is forgotten first
+        self.settled_peak = 1  # usual concurrency: highest seen before the current window
+        self.pending_peaks: deque[tuple[int, int]] = deque()
+        self.spend: deque[tuple[int, float]] = deque()
+        self.spend_total = 0.0
+        self.latest_stop: int | None = None  # upper bound of the end of every remembered call
+        self._first = 0  # sequence number of recent[0]
+        self._next = 0  # sequence number of the next call added
+        self._minima: deque[tuple[int, int]] = deque()  # (start, sequence number), both increasing
+
+    def _drop_oldest(self) -> None:
+        self.recent.popleft()
+        if self._minima and self._minima[0][1] == self._first:
+            self._minima.popleft()
+        self._first += 1
+
+    def prune(self, now: int, keep: int, settle: int, budget: int) -> None:
+        """Forget calls older than `keep`, settle old concurrency peaks, expire budget spend (µs)."""
         horizon = now - keep
-        while self.recent and self.recent[0].record.start < horizon:
-            self.recent.popleft()
-        settle_before = now - settle
-        while self.pending_peaks and self.pending_peaks[0][0] < settle_before:
-            self.settled_peak = max(self.settled_peak, self.pending_peaks.popleft()[1])
-        budget_before = now - budget
-        while self.spend and self.spend[0][0] < budget_before:
-            self.spend_total -= self.spend.popleft()[1]
-        if not self.spend:
-            self.spend_total = 0.0  # drop float drift when the window empties
+        recent = self.recent
+        while recent and recent[0].start < horizon:
+            self._drop_oldest()
+        pending = self.pending_peaks
+        if pending and pending[0][0] < now - settle:
+            settle_before = now - settle
+            while pending and pending[0][0] < settle_before:
+                self.settled_peak = max(self.settled_peak, pending.popleft()[1])
+        spend = self.spend
+        if spend:
+            budget_before = now - budget
+            while spend and spend[0][0] < budget_before:
+                self.spend_total -= spend.popleft()[1]
+            if not spend:
+                self.spend_total = 0.0  # drop float drift when the window empties
 
-    def usual_calls_per_hour(self, now: datetime) -> float:
+    def _window_first(self, since: int) -> int:
+        """Sequence number of the oldest call of the window that starts at `since`."""
+        minima = self._minima
+        pos = bisect_left(minima, (since,))
+        return minima[pos - 1][1] + 1 if pos else self._first
+
+    def window_count(self, since: int) -> int:
+        """How many calls the window since `since` holds: recent calls, walking back from the newest
+        until one that started before `since`."""
+        return self._next - self._window_first(since)
+
+    def window(self, since: int) -> list[SeenCall]:
+        """The calls of that window, oldest first."""
+        return list(islice(self.recent, self._window_first(since) - self._first, None))
+
+    def usual_calls_per_hour(self, now: int) -> float:
         """Mean calls per active hour before the current hour (0 when there is no history)."""
         current = _hour(now)
         hours, total = len(self.hour_counts), self.hour_total
@@ -60,46 +186,79 @@ class AccountHistory:
         # Calls of hours after `now` (records slightly out of order) count as past: harmless.
         return total / hours if hours > 0 else 0.0
 
-    def concurrency_at(self, call: ClassifiedCall) -> int:
+    def concurrency_at(self, call: SeenCall) -> int:
         """Most simultaneous calls of this account during `call` (itself included)."""
-        start, stop = call.record.start, call.record.stop
+        start, stop = call.start, call.stop
         if self.latest_stop is None or self.latest_stop <= start:
             return 1  # nothing remembered is still running: the usual case, no sweep
-        edges: list[tuple[datetime, int]] = [(start, 1), (stop, -1)]
-        for other in islice(reversed(self.recent), MAX_OVERLAP_SCAN):
-            o_start, o_stop = other.record.start, other.record.stop
-            if o_start < stop and o_stop > start:
-                edges.append((max(o_start, start), 1))
-                edges.append((min(o_stop, stop), -1))
+        overlapping = [
+            other
+            for other in islice(reversed(self.recent), MAX_OVERLAP_SCAN)
+            if other.start < stop and other.stop > start
+        ]
+        if start < stop and len(overlapping) < 2:
+            # The sweep's answer without sorting: alone 1; with one other call 2 when they share
+            # some time (a call that lasts no time at all overlaps nothing).
+            if not overlapping:
+                return 1
+            other = overlapping[0]
+            return 2 if max(other.start, start) < min(other.stop, stop) else 1
+        edges: list[tuple[int, int]] = [(start, 1), (stop, -1)]
+        for other in overlapping:
+            edges.append((max(other.start, start), 1))
+            edges.append((min(other.stop, stop), -1))
         # Ends sort before starts at the same instant: back-to-back calls are not simultaneous.
-        edges.sort(key=lambda e: (e[0], e[1]))
+        edges.sort()
         level = peak = 0
         for _, step in edges:
             level += step
             peak = max(peak, level)
         return peak
 
-    def add(self, call: ClassifiedCall, concurrency: int) -> None:
+    def add(self, call: SeenCall) -> None:
         """Remember a call after the rules have seen it."""
-        self.recent.append(call)
+        recent = self.recent
+        if len(recent) >= MAX_RECENT_CALLS:
+            self._drop_oldest()
+        start = call.start
+        recent.append(call)
+        minima = self._minima
+        while minima and minima[-1][0] >= start:
+            minima.pop()
+        minima.append((start, self._next))
+        self._next += 1
         self.calls_total += 1
-        if call.dest.country:
-            self.countries.add(call.dest.country)
-        hour = _hour(call.record.start)
-        self.hour_counts[hour] = self.hour_counts.get(hour, 0) + 1
+        if call.country:
+            self.countries.add(call.country)
+        hour = _hour(start)
+        counts = self.hour_counts
+        if hour in counts:
+            counts[hour] += 1
+        else:
+            counts[hour] = 1
+            heapq.heappush(self._hours, hour)
+            if len(counts) > MAX_RATE_HOURS:
+                self.hour_total -= counts.pop(heapq.heappop(self._hours))
         self.hour_total += 1
-        if len(self.hour_counts) > MAX_RATE_HOURS:
-            self.hour_total -= self.hour_counts.pop(min(self.hour_counts))
-        self.pending_peaks.append((call.record.start, concurrency))
+        pending, peak = self.pending_peaks, self.settled_peak
+        if call.concurrency <= peak and pending and pending[-1][1] <= peak:
+            # Neither this peak nor the last pending one can raise the settled peak; they only
+            # hold back the peaks queued after them until the later of their starts: one entry.
+            if start > pending[-1][0]:
+                pending[-1] = (start, pending[-1][1])
+        else:
+            pending.append((start, call.concurrency))
         if call.cost > 0:
-            self.spend.append((call.record.start, call.cost))
+            self.spend.append((start, call.cost))
             self.spend_total += call.cost
-        if self.newest is None or call.record.start > self.newest:
-            self.newest = call.record.start
-        stop = call.record.stop
-        if self.latest_stop is None or stop > self.latest_stop:
-            self.latest_stop = stop
+        if self.latest_stop is None or call.stop > self.latest_stop:
+            self.latest_stop = call.stop
 
 
-def _hour(ts: datetime) -> int:
-    return int(ts.timestamp()) // 3600
+def _hour(us: int) -> int:
+    # The same hour as int(datetime.timestamp()) // 3600, where timestamp() is microseconds / 10**6
+    # as a float, truncated toward zero. Until 2106 (2**32 s) floats are fine-grained enough that
+    # this equals integer floor division, which is much cheaper than dividing a large int.
+    if 0 <= us < _EXACT_FLOOR_BELOW:
+        return us // (3600 * US_PER_SECOND)
+    return int(us / US_PER_SECOND) // 3600

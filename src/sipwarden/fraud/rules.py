@@ -1,19 +1,21 @@
 """The toll-fraud rules. Each is one small class behind the `FraudRule` Protocol.
 
-A rule looks at one classified call and the account's history *before* that call, and returns a
+A rule looks at one external call and the account's history *before* that call, and returns a
 `Finding` or None. Thresholds come from `[fraud]` settings; time comes from the records, so a
-replayed CDR file gives the same alerts as live monitoring.
+replayed CDR file gives the same alerts as live monitoring. Rules run once per external call, so
+each decides from counters first (O(1) or a binary search) and lists the calls of a window only
+when it fires.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import time
 from typing import Final, Protocol
 from zoneinfo import ZoneInfo
 
-from sipwarden.fraud.alerts import ClassifiedCall, Severity
-from sipwarden.fraud.history import AccountHistory
+from sipwarden.fraud.alerts import Severity
+from sipwarden.fraud.history import US_PER_SECOND, AccountHistory, SeenCall, from_micros
 from sipwarden.fraud.settings import FraudSettings
 from sipwarden.intel.risk import RiskClass
 
@@ -27,15 +29,7 @@ class Finding:
     """A rule's conclusion about one call; `evidence` ends with that call."""
 
     message: str
-    evidence: tuple[ClassifiedCall, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class CallContext:
-    """Facts about the current call computed once for every rule."""
-
-    call: ClassifiedCall
-    concurrency: int
+    evidence: tuple[SeenCall, ...]
 
 
 class FraudRule(Protocol):
@@ -44,25 +38,12 @@ class FraudRule(Protocol):
     reason: str
     severity: Severity
 
-    def check(self, ctx: CallContext, history: AccountHistory) -> Finding | None:
+    def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
         """A Finding when this call (with the account's history) looks like fraud."""
 
 
-def _window(history: AccountHistory, call: ClassifiedCall, seconds: int) -> list[ClassifiedCall]:
-    """Calls of the account that started within `seconds` before `call`, oldest first."""
-    since = call.record.start - timedelta(seconds=seconds)
-    out = []
-    # CDRs arrive in (nearly) time order, so walking back from the newest stops early.
-    for other in reversed(history.recent):
-        if other.record.start < since:
-            break
-        out.append(other)
-    out.reverse()
-    return out
-
-
-def _where(call: ClassifiedCall) -> str:
-    return f"{call.dest.e164 or call.record.dst} ({call.dest.country or '?'})"
+def _where(call: SeenCall) -> str:
+    return f"{call.e164 or call.dst} ({call.country or '?'})"
 
 
 class HighRiskDestination:
@@ -73,14 +54,13 @@ class HighRiskDestination:
 
     def __init__(self, settings: FraudSettings) -> None:
         self.min_risk = RiskClass.parse(settings.risk_alert_min)
-        self.window = max(settings.alert_cooldown_seconds, EVIDENCE_WINDOW_SECONDS)
+        self.window = max(settings.alert_cooldown_seconds, EVIDENCE_WINDOW_SECONDS) * US_PER_SECOND
 
-    def check(self, ctx: CallContext, history: AccountHistory) -> Finding | None:
-        call = ctx.call
-        if not call.dest.external or call.dest.risk < self.min_risk:
+    def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
+        if call.risk < self.min_risk:
             return None
-        risky = [c for c in _window(history, call, self.window) if c.dest.risk >= self.min_risk]
-        return Finding(f"call to {call.dest.risk} risk destination {_where(call)}", (*risky, call))
+        risky = [c for c in history.window(call.start - self.window) if c.risk >= self.min_risk]
+        return Finding(f"call to {call.risk} risk destination {_where(call)}", (*risky, call))
 
 
 class NewCountry:
@@ -92,15 +72,14 @@ class NewCountry:
     def __init__(self, settings: FraudSettings) -> None:
         self.min_history = settings.new_country_min_history
 
-    def check(self, ctx: CallContext, history: AccountHistory) -> Finding | None:
-        dest = ctx.call.dest
-        if not dest.international or not dest.country or history.calls_total < self.min_history:
+    def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
+        if not call.international or not call.country or history.calls_total < self.min_history:
             return None
-        if dest.country in history.countries:
+        if call.country in history.countries:
             return None
         return Finding(
-            f"first call to {dest.country} after {history.calls_total} calls to {sorted(history.countries) or 'none'}",
-            (ctx.call,),
+            f"first call to {call.country} after {history.calls_total} calls to {sorted(history.countries) or 'none'}",
+            (call,),
         )
 
 
@@ -115,18 +94,20 @@ class Burst:
         self.min_calls = settings.burst_min_calls
         self.factor = settings.burst_factor
 
-    def check(self, ctx: CallContext, history: AccountHistory) -> Finding | None:
+    def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
         if len(history.recent) + 1 < self.min_calls:
-            return None  # cannot reach even the floor: skip the window walk
-        calls = [*_window(history, ctx.call, self.seconds), ctx.call]
-        if len(calls) < self.min_calls:
+            return None  # cannot reach even the floor
+        since = call.start - self.seconds * US_PER_SECOND
+        count = history.window_count(since) + 1
+        if count < self.min_calls:
             return None
-        usual = history.usual_calls_per_hour(ctx.call.record.start) * self.seconds / 3600
+        usual = history.usual_calls_per_hour(call.start) * self.seconds / 3600
         limit = max(self.min_calls, self.factor * usual)
-        if len(calls) < limit:
+        if count < limit:
             return None
         return Finding(
-            f"{len(calls)} calls in {self.seconds // 60} min (usual {usual:.1f}, limit {limit:.0f})", tuple(calls)
+            f"{count} calls in {self.seconds // 60} min (usual {usual:.1f}, limit {limit:.0f})",
+            (*history.window(since), call),
         )
 
 
@@ -140,15 +121,16 @@ class Concurrency:
         self.min_calls = settings.concurrency_min
         self.factor = settings.concurrency_factor
 
-    def check(self, ctx: CallContext, history: AccountHistory) -> Finding | None:
-        limit = max(self.min_calls, self.factor * history.settled_peak)
-        if ctx.concurrency < limit:
+    def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
+        if call.concurrency < self.min_calls:
             return None
-        start, stop = ctx.call.record.start, ctx.call.record.stop
-        overlapping = [c for c in history.recent if c.record.start < stop and c.record.stop > start]
+        limit = max(self.min_calls, self.factor * history.settled_peak)
+        if call.concurrency < limit:
+            return None
+        start, stop = call.start, call.stop
+        overlapping = [c for c in history.recent if c.start < stop and c.stop > start]
         return Finding(
-            f"{ctx.concurrency} simultaneous calls (usual peak {history.settled_peak})",
-            (*overlapping, ctx.call),
+            f"{call.concurrency} simultaneous calls (usual peak {history.settled_peak})", (*overlapping, call)
         )
 
 
@@ -165,26 +147,22 @@ class AfterHours:
         self.end = time.max if end == "24:00" else time.fromisoformat(end)
         self.days = frozenset(settings.business_days)
         self.all_calls = settings.after_hours_scope == "all"
-        self.window = max(settings.alert_cooldown_seconds, EVIDENCE_WINDOW_SECONDS)
+        self.window = max(settings.alert_cooldown_seconds, EVIDENCE_WINDOW_SECONDS) * US_PER_SECOND
 
-    def in_hours(self, ts: datetime) -> bool:
-        """Whether `ts` falls in business hours in the configured zone."""
-        local = ts.astimezone(self.zone)
+    def in_hours(self, start: int) -> bool:
+        """Whether `start` (µs since the epoch) falls in business hours in the configured zone."""
+        local = from_micros(start).astimezone(self.zone)
         return local.isoweekday() in self.days and self.begin <= local.time() < self.end
 
-    def _counts(self, call: ClassifiedCall) -> bool:
-        dest = call.dest
-        if not dest.external:
-            return False
-        return self.all_calls or dest.international or dest.risk > RiskClass.LOW
+    def _counts(self, call: SeenCall) -> bool:
+        return self.all_calls or call.international or call.risk > RiskClass.LOW
 
-    def check(self, ctx: CallContext, history: AccountHistory) -> Finding | None:
-        call = ctx.call
-        if not self._counts(call) or self.in_hours(call.record.start):
+    def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
+        if not self._counts(call) or self.in_hours(call.start):
             return None
-        local = call.record.start.astimezone(self.zone)
+        local = from_micros(call.start).astimezone(self.zone)
         earlier = [
-            c for c in _window(history, call, self.window) if self._counts(c) and not self.in_hours(c.record.start)
+            c for c in history.window(call.start - self.window) if self._counts(c) and not self.in_hours(c.start)
         ]
         return Finding(f"call to {_where(call)} at {local:%a %H:%M} local, outside business hours", (*earlier, call))
 
@@ -200,14 +178,17 @@ class ShortCallSeries:
         self.calls = settings.short_series_calls
         self.seconds = settings.short_series_window_seconds
 
-    def _short(self, call: ClassifiedCall) -> bool:
-        return call.dest.international and call.record.billsec <= self.short
+    def _short(self, call: SeenCall) -> bool:
+        return call.international and call.billsec <= self.short
 
-    def check(self, ctx: CallContext, history: AccountHistory) -> Finding | None:
-        if not self._short(ctx.call):
+    def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
+        if not self._short(call):
             return None
-        series = [c for c in _window(history, ctx.call, self.seconds) if self._short(c)]
-        series.append(ctx.call)
+        since = call.start - self.seconds * US_PER_SECOND
+        if history.window_count(since) + 1 < self.calls:
+            return None  # not even counting long calls would the series be long enough
+        series = [c for c in history.window(since) if self._short(c)]
+        series.append(call)
         if len(series) < self.calls:
             return None
         return Finding(
@@ -227,14 +208,16 @@ class Budget:
         self.seconds = settings.budget_window_seconds
         self.currency = settings.currency
 
-    def check(self, ctx: CallContext, history: AccountHistory) -> Finding | None:
-        total = history.spend_total + ctx.call.cost
-        if ctx.call.cost <= 0 or total < self.budget:
+    def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
+        if call.cost <= 0:
             return None
-        paid = [c for c in _window(history, ctx.call, self.seconds) if c.cost > 0]
+        total = history.spend_total + call.cost
+        if total < self.budget:
+            return None
+        paid = [c for c in history.window(call.start - self.seconds * US_PER_SECOND) if c.cost > 0]
         return Finding(
             f"estimated spend {total:.2f} {self.currency} in {self.seconds // 3600} h crosses budget {self.budget:.2f}",
-            (*paid, ctx.call),
+            (*paid, call),
         )
 
 

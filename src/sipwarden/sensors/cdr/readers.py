@@ -83,7 +83,7 @@ def _seconds(text: str, name: str) -> int:
     text = text.strip()
     if not text:
         return 0
-    if not text.isdigit() or int(text) > MAX_DURATION_SECONDS:
+    if not text.isdecimal() or int(text) > MAX_DURATION_SECONDS:  # int() takes exactly the decimal digits
         raise CdrFormatError(f"bad {name} {text[:20]!r}")
     return int(text)
 

@@ -1,0 +1,175 @@
+"""The fast path of `cdr scan` over CSV files: rows straight into `FraudGuard.feed_fields`.
+
+A million-record Master.csv is mostly ordinary rows, so the usual shape of each field is checked
+cheaply (times `YYYY-MM-DD HH:MM:SS` read through a per-minute cache, small whole seconds through a
+table) and the CallRecord is only built when an alert shows the call, by the same `row_parser` that
+`read_cdr_file` uses. A row whose fields have any other shape takes that full parser at once, so
+both paths accept, reject and read every row the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import zlib
+from collections.abc import Iterator, Sequence
+from datetime import tzinfo
+from pathlib import Path
+from typing import Final
+
+from sipwarden.fraud.alerts import FraudAlert
+from sipwarden.fraud.guard import FraudGuard
+from sipwarden.fraud.history import US_PER_SECOND, micros
+from sipwarden.fraud.records import CallRecord
+from sipwarden.sensors.cdr.readers import (
+    MAX_DURATION_SECONDS,
+    CdrFormatError,
+    account_of,
+    check_columns,
+    parse_time,
+    row_parser,
+)
+
+#: Minutes whose start time is remembered (a day of records spans 1,440; more is cleared and refilled).
+MAX_MINUTES: Final = 100_000
+#: Durations read from a table: a call under 10,000 s (2.8 h) is the common case by far.
+_SMALL_SECONDS: Final = {"": 0, **{str(n): n for n in range(10_000)}}
+_SECONDS: Final = {f"{n:02d}": n * US_PER_SECOND for n in range(60)}
+# The minute part of the usual CDR time; anything else goes through parse_time.
+_MINUTE: Final = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d", re.ASCII)
+assert all(0 <= n <= MAX_DURATION_SECONDS for n in _SMALL_SECONDS.values())
+
+
+class BadRow:
+    """A row that could not be read (the scan reports it as a BadRecord)."""
+
+    __slots__ = ("line", "problem")
+
+    def __init__(self, line: int, problem: str) -> None:
+        self.line = line
+        self.problem = problem
+
+
+class MinuteTimes:
+    """Start of each `YYYY-MM-DD HH:MM` minute in µs since the epoch, in one time zone.
+
+    A minute is only cached when its :00 and :59 seconds are 59 s apart after conversion, so a
+    zone transition inside it (never in practice, but possible in old LMT offsets) is read exactly.
+    """
+
+    def __init__(self, zone: tzinfo) -> None:
+        self.zone = zone
+        self.minutes: dict[str, int | None] = {}
+
+    def start(self, minute: str) -> int | None:
+        """µs of `minute` + ':00', or None when such times need parse_time."""
+        if minute in self.minutes:
+            return self.minutes[minute]
+        value = None
+        if _MINUTE.fullmatch(minute):
+            try:
+                first, last = parse_time(minute + ":00", self.zone), parse_time(minute + ":59", self.zone)
+            except CdrFormatError:
+                first = last = None
+            if first is not None and last is not None and micros(last) - micros(first) == 59 * US_PER_SECOND:
+                value = micros(first)
+        if len(self.minutes) >= MAX_MINUTES:
+            self.minutes.clear()
+        self.minutes[minute] = value
+        return value
+
+
+def shard_of(account: str, shards: int) -> int:
+    """Which of `shards` workers examines `account` (stable across processes, unlike hash())."""
+    return zlib.crc32(account.encode("utf-8", "surrogatepass")) % shards
+
+
+def scan_csv(
+    path: Path, columns: Sequence[str], zone: tzinfo, guard: FraudGuard, shard: tuple[int, int] = (0, 1)
+) -> Iterator[tuple[int, FraudAlert | BadRow]]:
+    """Feed every row of a CSV CDR file to `guard`; yield (row number, alert or bad row) in order.
+
+    With `shard = (k, n)` only rows of accounts that `shard_of` gives to k are examined (and rows
+    without any account, such as broken CSV, go to worker 0): n processes together see every row once.
+    """
+    names = check_columns(columns)
+    index = {name: i for i, name in enumerate(names) if name != "-"}
+    i_start, i_dst = index["start"], index["dst"]
+    i_end, i_dur, i_bill = index.get("end", -1), index.get("duration", -1), index.get("billsec", -1)
+    i_acct, i_chan, i_src = index.get("accountcode", -1), index.get("channel", -1), index.get("src", -1)
+    needed = max(i_start, i_dst) + 1
+    fast_width = max(index.values()) + 1  # rows this wide have every mapped column
+    parse = row_parser(names, zone)
+    name = str(path)
+    me, shards = shard
+
+    def build(row: Sequence[str], line: int) -> CallRecord:
+        return parse(row, f"{name}:{line}")
+
+    minutes = MinuteTimes(zone)
+    minute_of, small, seconds = minutes.minutes.get, _SMALL_SECONDS.get, _SECONDS.get
+    feed, feed_fields = guard.feed, guard.feed_fields
+    position = 0
+    with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+        reader = csv.reader(fh)
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                position += 1
+                if me == 0:
+                    yield position, BadRow(reader.line_num, f"not CSV: {exc}")
+                continue
+            if not row:
+                continue
+            position += 1
+            line = reader.line_num
+            n = len(row)
+            if n < needed:
+                if me == 0:
+                    yield position, BadRow(line, f"{n} columns, expected at least {needed}")
+                continue
+            if n >= fast_width:
+                account = account_of(
+                    row[i_acct] if i_acct >= 0 else "", row[i_chan] if i_chan >= 0 else "", row[i_src] if i_src >= 0 else ""
+                )  # fmt: skip
+            else:
+                account = account_of(*(row[i] if 0 <= i < n else "" for i in (i_acct, i_chan, i_src)))
+            if shards > 1 and shard_of(account, shards) != me:
+                continue
+            alerts = None
+            if n >= fast_width:
+                text = row[i_start]
+                base = minute_of(text[:16]) if len(text) == 19 and text[16] == ":" else None
+                if base is None and len(text) == 19 and text[16] == ":":
+                    base = minutes.start(text[:16])
+                sec = seconds(text[17:]) if base is not None else None
+                dst = row[i_dst].strip()
+                duration = small(row[i_dur]) if i_dur >= 0 else 0
+                billsec = small(row[i_bill]) if i_bill >= 0 else 0
+                if base is not None and sec is not None and dst and duration is not None and billsec is not None:
+                    start = base + sec
+                    text = row[i_end] if i_end >= 0 else ""
+                    if not text:
+                        stop: int | None = start + duration * US_PER_SECOND
+                    elif len(text) == 19 and text[16] == ":":
+                        end_base = minute_of(text[:16])
+                        if end_base is None:
+                            end_base = minutes.start(text[:16])
+                        end_sec = seconds(text[17:])
+                        stop = end_base + end_sec if end_base is not None and end_sec is not None else None
+                    else:
+                        stop = None
+                    if stop is not None:
+                        alerts = feed_fields(account, dst, start, stop, billsec, build, row, line)
+            if alerts is None:  # an unusual field: the full parser decides
+                try:
+                    record = parse(row, f"{name}:{line}")
+                except CdrFormatError as exc:
+                    yield position, BadRow(line, str(exc))
+                    continue
+                alerts = feed(record)
+            for alert in alerts:
+                yield position, alert
