@@ -41,8 +41,8 @@ MAX_RETRY_PAUSE: Final = timedelta(hours=12)
 #: Reports one `send_due` call sends at most (a cron run every few minutes drains a big queue).
 SEND_BATCH: Final = 100
 #: Seconds a scoreboard is reused by the API and the page. Drawing it for 100,000 addresses costs
-#: about a second of CPU, while verdicts change over hours and days; sends made by this process
-#: refresh it at once.
+#: seconds of CPU (`python -m bench abuse_scoreboard`), while verdicts change over hours and days;
+#: sends and refreshes made by this process redraw it at once.
 SCOREBOARD_CACHE_SECONDS: Final = 30.0
 
 
