@@ -139,7 +139,7 @@ def test_reports_are_drafted_approved_and_sent_only_when_enabled(
     report = one.report()
     assert report["Category"] == "abuse" and report["Report-Type"] == "login-attack"
     assert report["Version"] == "0.2" and report["Service"] == "sip"
-    assert (report["Source"], report["Source-Type"], report["Port"]) == (NET1_IP, "ipv4", 5060)
+    assert (report["Source"], report["Source-Type"], report["Port"]) == (NET1_IP, "ip-address", 5060)
     assert report["Occurrences"] == 2 and report["Reported-From"] == FROM and report["TLP"] == "green"
     assert report["Schema-URL"].endswith("abuse_login-attack_0.1.2.json")
     evidence = one.evidence()

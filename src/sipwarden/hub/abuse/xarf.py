@@ -69,7 +69,8 @@ def report_yaml(f: ReportFacts) -> str:
         ("Version", XARF_VERSION),
         ("User-Agent", f.user_agent),
         ("Date", format_datetime(f.first_seen)),
-        ("Source-Type", "ipv6" if ":" in f.ip else "ipv4"),
+        # "ip-address" for either family: the value the login-attack schema's own samples use.
+        ("Source-Type", "ip-address"),
         ("Source", f.ip),
         ("Port", f.port),
         ("Report-ID", f.report_id),
