@@ -22,6 +22,8 @@ from sipwarden.store import Store
 __all__ = ["ATTACKER", "ATTACKER2", "ATTACKER6", "event", "free_port", "hub_keys", "hub_process", "wait_for"]
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Seconds a hub process may take to answer /health-check (imports are slow on a busy machine).
+HUB_START_TIMEOUT_S = 90
 
 
 def hub_keys(url: str) -> dict[str, str]:
@@ -49,7 +51,7 @@ def hub_process(db_url: str, port: int, *, config: Path | None = None) -> Iterat
     proc = subprocess.Popen(argv, cwd=ROOT, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(proc, url, 30)
+        wait_healthy(proc, url, HUB_START_TIMEOUT_S)
         yield url
     finally:
         # uvicorn waits for open streams on SIGTERM; a short grace, then the hard way (a crash is fine too).

@@ -1,10 +1,12 @@
 """The hub agent: push local Events to a hub, enforce the hub's decisions through the local Guard.
 
 Push: events land in the durable PushQueue (fsync'd); a loop sends them in batches to
-`POST /v1/events` and deletes them only after a 2xx. Pull: a loop follows `GET /v1/stream`
-(server-sent events), applies `new` decisions with origin `hub:NAME` (never over the local allowlist
-or the machine's own addresses), lifts `deleted` ones, and keeps the stream cursor in the store's kv so
-a reconnect catches up. Both loops retry with capped exponential backoff.
+`POST /v1/events` and deletes them only after a 2xx. Pull: on each (re)connect the agent catches up
+from the cursor it kept in the store's kv (the net changes since, or a whole snapshot when it has no
+cursor or fell far behind; sync.py), then follows `GET /v1/stream` (server-sent events): `new`
+decisions are applied with origin `hub:NAME` (never over the local allowlist or the machine's own
+addresses), `deleted` ones lifted. A decision the firewall failed to apply is kept and retried until
+it succeeds or expires, never skipped. Every loop retries with capped exponential backoff.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import httpx
 from sipwarden.agent.queue import PushQueue
 from sipwarden.agent.settings import AgentSettings
 from sipwarden.agent.sse import SseParser, SseProtocolError
+from sipwarden.agent.sync import CatchUp, SyncError, delisting, fetch_catch_up
 from sipwarden.events import Decision, Event, utcnow
 
 if TYPE_CHECKING:
@@ -44,6 +47,10 @@ REQUEST_TIMEOUT_S: Final = 30.0
 RETRY_STATUSES: Final = frozenset({401, 403, 408, 409, 425, 429})
 #: Longest hub message quoted in the operator log.
 MAX_LOGGED_REPLY: Final = 500
+#: Decisions handed to the Guard at once while applying a snapshot (one firewall transaction each).
+SNAPSHOT_BATCH: Final = 1000
+#: Decisions kept for a retry at most (one per address; a newer decision about it replaces it).
+MAX_FAILED: Final = 1_000_000
 
 Apply = Callable[[Sequence[Decision]], Awaitable[None]]
 Unban = Callable[[str], Awaitable[None]]
@@ -102,16 +109,37 @@ class Agent:
         self.pushed = 0
         self.applied = 0
         self.skipped = 0  # hub decisions refused locally (allowlist, own address, expired, malformed)
+        self.failures = 0  # attempts the firewall refused (each is retried)
+        self.snapshots = 0
+        # Decisions the firewall failed to carry out, by address: (stream event, decision), retried.
+        self.failed: dict[str, tuple[str, Decision]] = {}
         self.connected = asyncio.Event()
         self._wake = asyncio.Event()
 
     @classmethod
     def for_guard(cls, settings: AgentSettings, data_dir: Path, guard: Guard, store: Store | None) -> Agent:
-        """An agent whose hub decisions go to `guard.apply`, checked against its engine's allowlist."""
+        """An agent whose hub decisions go to `guard`'s firewall and store, checked against its allowlist.
+
+        Unlike `Guard.apply`, which logs a firewall error and goes on (right for detection, which
+        decides again on the next event), a hub decision is sent once: a firewall error is raised
+        so the agent keeps the decision and retries it. The store is written first, so a restart's
+        reconciliation (`Guard.start`) carries it out even if every retry failed.
+        """
         from sipwarden.enforce.backend import make_ban
+        from sipwarden.enforce.guard import firewall_bans
 
         def protected(value: str) -> bool:
             return guard.engine.is_protected(ipaddress.ip_network(value, strict=False))
+
+        async def apply(decisions: Sequence[Decision]) -> None:
+            if store is not None:
+                await asyncio.to_thread(store.add_decisions, decisions)
+            bans = firewall_bans(decisions)
+            if bans:
+                await asyncio.to_thread(guard.backend.ban_many, bans)  # an error propagates: retried
+            guard.decisions += len(decisions)
+            for d in decisions:
+                log.info("%s %s %s (%s): %s", d.action, d.scope, d.value, d.origin, d.reason)
 
         async def unban(value: str) -> None:
             if store is not None:
@@ -119,13 +147,12 @@ class Agent:
                 if any(d.value == value and not d.origin.startswith("hub:") for d in active):
                     log.info("the hub delisted %s, which a local decision still bans: kept", value)
                     return
+                await asyncio.to_thread(store.remove_decision, value, reason="delisted by the hub", now=utcnow())
             guard.engine.release("ip", value)
             await asyncio.to_thread(guard.backend.unban, make_ban(value).target)
-            if store is not None:
-                await asyncio.to_thread(store.remove_decision, value, reason="delisted by the hub", now=utcnow())
 
         queue_dir = Path(settings.queue_dir) if settings.queue_dir else data_dir / "agent"
-        return cls(settings, PushQueue(queue_dir), apply=guard.apply, unban=unban, is_protected=protected, store=store)
+        return cls(settings, PushQueue(queue_dir), apply=apply, unban=unban, is_protected=protected, store=store)
 
     # -- push ---------------------------------------------------------------------------------------
 
@@ -223,14 +250,16 @@ class Agent:
             log.warning("the hub lists %s, which is allowlisted or our own: not enforced", decision.value)
             self.skipped += 1
             return
-        if event == "deleted":
-            if self.unban is not None:
-                await self.unban(decision.value)
-            return
-        if event != "new" or (decision.until is not None and decision.until <= now):
+        if event not in ("new", "deleted") or (event == "new" and decision.until is not None and decision.until <= now):
             self.skipped += 1
             return
-        local = Decision(
+        local = decision if event == "deleted" else self._local(decision)
+        self.failed.pop(decision.value, None)  # a newer decision about the address replaces a pending one
+        if await self._attempt(event, local) and event == "new":
+            self.applied += 1
+
+    def _local(self, decision: Decision) -> Decision:
+        return Decision(
             ts=decision.ts,
             scope=decision.scope,
             value=decision.value,
@@ -242,13 +271,102 @@ class Agent:
             event_ids=decision.event_ids,
             id=decision.id,
         )
-        if self.apply is not None:
-            await self.apply([local])
-        self.applied += 1
+
+    async def _attempt(self, event: str, decision: Decision) -> bool:
+        """Carry out one decision; on failure keep it for `retry_failed` and return False."""
+        try:
+            if event == "deleted":
+                if self.unban is not None:
+                    await self.unban(decision.value)
+            elif self.apply is not None:
+                await self.apply([decision])
+        except Exception as exc:  # the firewall or the store failed: retried, never skipped
+            self.failures += 1
+            if len(self.failed) < MAX_FAILED or decision.value in self.failed:
+                self.failed[decision.value] = (event, decision)
+            log.warning("cannot carry out the hub's %s of %s (%s); will retry", event, decision.value, exc)
+            return False
+        return True
+
+    async def retry_failed(self, now: datetime) -> int:
+        """Try every kept decision again (those that expired meanwhile are dropped); how many still fail."""
+        for value, (event, decision) in list(self.failed.items()):
+            if self.failed.get(value) != (event, decision):
+                continue  # replaced meanwhile by a newer decision
+            del self.failed[value]
+            if event == "new" and decision.until is not None and decision.until <= now:
+                continue
+            if await self._attempt(event, decision):
+                self.applied += 1 if event == "new" else 0
+                log.info("carried out the hub's %s of %s on retry", event, value)
+        return len(self.failed)
+
+    async def run_retries(self, stop: asyncio.Event) -> None:
+        """Retry failed decisions until `stop`, backing off while the firewall keeps failing."""
+        delay = 0.0
+        while not stop.is_set():
+            delay = next_backoff(delay, self.settings) if self.failed else 0.0
+            await _sleep(stop, delay or self.settings.retry_min_seconds)
+            if self.failed and not stop.is_set():
+                await self.retry_failed(utcnow())
+
+    async def catch_up(self, client: httpx.AsyncClient) -> str | None:
+        """Apply what changed at the hub since the kept cursor (or a snapshot); return the new cursor."""
+        cursor = await self.load_cursor()
+        update = await fetch_catch_up(client, self.base, self.headers, cursor)
+        now = utcnow()
+        if update.snapshot:
+            await self._apply_snapshot(update, now)
+        else:
+            for value in update.removed:
+                await self._carry_out("deleted", delisting(value, now), now)
+            for decision in update.added:
+                await self._carry_out("new", decision, now)
+        if update.cursor != self.cursor:
+            self.cursor = update.cursor
+            if self.store is not None:
+                await asyncio.to_thread(self.store.set_kv, CURSOR_KEY, update.cursor)
+        return self.cursor
+
+    async def _apply_snapshot(self, update: CatchUp, now: datetime) -> None:
+        """Enforce the whole list in batches, then lift hub bans it no longer holds."""
+        self.snapshots += 1
+        listed = {d.value for d in update.added}
+        wanted: list[Decision] = []
+        for decision in update.added:
+            if self.is_protected(decision.value) or (decision.until is not None and decision.until <= now):
+                self.skipped += 1
+                continue
+            self.failed.pop(decision.value, None)
+            wanted.append(self._local(decision))
+        for start in range(0, len(wanted), SNAPSHOT_BATCH):
+            batch = wanted[start : start + SNAPSHOT_BATCH]
+            try:
+                if self.apply is not None:
+                    await self.apply(batch)
+                self.applied += len(batch)
+            except Exception as exc:  # retried one by one
+                log.warning("cannot apply %d hub decisions of a snapshot (%s); will retry", len(batch), exc)
+                self.failures += 1
+                for decision in batch:
+                    self.failed[decision.value] = ("new", decision)
+        stale: set[str] = set()
+        if self.store is not None:
+            active = await asyncio.to_thread(self.store.active_decisions, now)
+            stale = {d.value for d in active if d.origin == self.origin and d.value not in listed}
+        for value in sorted(stale):
+            await self._carry_out("deleted", delisting(value, now), now)
+        log.info(
+            "hub snapshot at cursor %s: %d listed, %d enforced, %d lifted",
+            update.cursor,
+            len(listed),
+            len(wanted),
+            len(stale),
+        )
 
     async def pull_once(self, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
-        """Follow the stream from the stored cursor until it ends, fails or `stop` is set."""
-        cursor = await self.load_cursor()
+        """Catch up from the stored cursor, then follow the stream until it ends, fails or `stop` is set."""
+        cursor = await self.catch_up(client)
         headers = {**self.headers, "Accept": "text/event-stream", "Last-Event-ID": cursor or "0"}
         timeout = httpx.Timeout(REQUEST_TIMEOUT_S, read=STREAM_READ_TIMEOUT_S)
         parser = SseParser(last_id=cursor)
@@ -274,7 +392,7 @@ class Agent:
             try:
                 await _until_stop(stop, self.pull_once(client, stop))
                 delay = 0.0  # a clean end (the hub closes streams hourly): reconnect at once
-            except (httpx.HTTPError, RetryLater, SseProtocolError) as exc:
+            except (httpx.HTTPError, RetryLater, SseProtocolError, SyncError) as exc:
                 self.connected.clear()
                 delay = next_backoff(delay, self.settings)
                 log.warning("hub stream %s lost (%s); reconnect in %.1f s", self.base, exc, delay)
@@ -288,6 +406,7 @@ class Agent:
                 jobs.append(self.run_push(client, stop))
             if self.settings.pull:
                 jobs.append(self.run_pull(client, stop))
+                jobs.append(self.run_retries(stop))
             await asyncio.gather(*jobs)
 
 
