@@ -13,7 +13,7 @@ import ipaddress
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Final, Protocol
 
 from sipwarden.detect.durations import parse_duration, parse_rate
 from sipwarden.detect.rules import Finding, Rule, SourceView, build_rules
@@ -34,6 +34,22 @@ SWEEP_INTERVAL: Final = timedelta(seconds=60)
 SWEEP_BATCH: Final = 50_000
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ActiveDecision(Protocol):
+    """What the engine keeps of an active decision: a `Decision`, or a lean record read from the store
+    at start (`store.decision_reads.DecisionRef`) that carries only these fields."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def scope(self) -> str: ...
+    @property
+    def value(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def until(self) -> datetime | None: ...
 
 
 class Engine:
@@ -67,7 +83,7 @@ class Engine:
         self._notice_time = timedelta(seconds=parse_duration(settings.notice_time))
         self._trusted: dict[str, datetime] = {}
         self._offenses: dict[str, int] = {}
-        self._active: dict[tuple[str, str, str], Decision] = {}  # (scope, value, action) -> decision
+        self._active: dict[tuple[str, str, str], ActiveDecision] = {}  # (scope, value, action) -> decision
         self._ends: list[tuple[datetime, str, tuple[str, str, str]]] = []  # heap of (until, id, slot)
         self._last_sweep: datetime | None = None
 
@@ -111,9 +127,9 @@ class Engine:
             self.sources.forget(key)
         return decisions
 
-    def tick(self, now: datetime) -> list[Decision]:
+    def tick(self, now: datetime) -> list[ActiveDecision]:
         """Advance time: return the decisions that ended by `now`, and forget idle state."""
-        ended: list[Decision] = []
+        ended: list[ActiveDecision] = []
         while self._ends and self._ends[0][0] <= now:
             _, decision_id, slot = heapq.heappop(self._ends)
             active = self._active.get(slot)
@@ -134,17 +150,26 @@ class Engine:
             self._trusted = {k: t for k, t in self._trusted.items() if t >= horizon}
         return ended
 
-    def restore(self, decisions: Iterable[Decision]) -> None:
-        """Load earlier decisions (from the store at start): active ones dedupe, all count as offenses."""
+    def restore(self, decisions: Iterable[ActiveDecision]) -> None:
+        """Load earlier decisions (from the store at start): active ones dedupe, all count as offenses.
+
+        Of several decisions about the same scope, value and action, the one that ends last stays.
+        """
         for d in decisions:
             if d.action == "ban" and d.scope == "ip":
                 self._count_offense(d.value)
-            self._activate(d)
+            known = self._active.get((d.scope, d.value, d.action))
+            if known is None or not ends_before(d, known):
+                self._activate(d)
 
-    def release(self, scope: str, value: str) -> None:
-        """Forget an active decision (a person removed the ban)."""
-        for action in ("ban", "watch", "notice"):
-            self._active.pop((scope, value, action), None)
+    def active(self, scope: str, value: str, action: str) -> ActiveDecision | None:
+        """The active decision about `value` with `action` (None when there is none)."""
+        return self._active.get((scope, value, action))
+
+    def release(self, scope: str, value: str, action: str | None = None) -> None:
+        """Forget an active decision (a person removed the ban): one action, or all of them."""
+        for act in (action,) if action else ("ban", "watch", "notice"):
+            self._active.pop((scope, value, act), None)
 
     def is_protected(self, addr: ipaddress.IPv4Address | ipaddress.IPv6Address | IpNetwork) -> bool:
         """True for allowlisted and own addresses (and ranges that overlap them)."""
@@ -196,7 +221,7 @@ class Engine:
         self._activate(decision)
         return decision
 
-    def _activate(self, decision: Decision) -> None:
+    def _activate(self, decision: ActiveDecision) -> None:
         slot = (decision.scope, decision.value, decision.action)
         self._active[slot] = decision
         if decision.until is not None:
@@ -212,3 +237,10 @@ class Engine:
         if value not in self._offenses and len(self._offenses) >= MAX_OFFENDERS:
             self._offenses.pop(next(iter(self._offenses)))
         self._offenses[value] = self._offenses.get(value, 0) + 1
+
+
+def ends_before(a: ActiveDecision, b: ActiveDecision) -> bool:
+    """True when `a` ends strictly before `b` (None: never ends)."""
+    if a.until is None:
+        return False
+    return b.until is None or a.until < b.until

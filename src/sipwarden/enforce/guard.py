@@ -4,6 +4,11 @@
 build one Guard and call `handle(event)` for every event, `tick()` now and then. Blocking work
 (firewall commands, database writes) runs in threads so the event loop keeps reading. A failing
 firewall, database or notification channel is logged and never stops the stream.
+
+The store is the shared truth: at start the firewall is made to match its active bans (one lean
+query, one firewall transaction), and every `reconcile_seconds` the Guard asks it which decisions were
+written or lifted since (by `sipwarden bans`, the dashboard, another process) and applies the
+difference (see `sync`).
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from sipwarden.detect import Engine
+from sipwarden.detect.engine import ActiveDecision, ends_before
 from sipwarden.enforce.backend import Ban, BanBackend, make_ban
 from sipwarden.enforce.notify import Notifier
 from sipwarden.enforce.own import own_addresses
@@ -28,25 +34,54 @@ log = logging.getLogger(__name__)
 
 #: Recent events kept to quote as evidence in notifications (the rest are in the store).
 MAX_RECENT_EVENTS: Final = 10_000
+#: How far back each poll of the store looks before the newest change it saw: writers stamp changes
+#: with their own clocks and commit a little later, so a change may appear "in the past".
+SYNC_OVERLAP: Final = timedelta(seconds=60)
+#: Default of `[enforce] reconcile_seconds`.
+DEFAULT_SYNC_SECONDS: Final = 5.0
+FIREWALL_SCOPES: Final = frozenset({"ip", "range"})
 
 
-def firewall_bans(decisions: Iterable[Decision]) -> list[Ban]:
-    """The decisions a firewall carries: `ban` of an `ip` or a `range`."""
-    return [make_ban(d.value, d.until) for d in decisions if d.action == "ban" and d.scope in ("ip", "range")]
+def firewall_bans(decisions: Iterable[ActiveDecision]) -> list[Ban]:
+    """The decisions a firewall carries (`ban` of an `ip` or a `range`), one per target: the longest."""
+    longest: dict[str, ActiveDecision] = {}
+    for d in decisions:
+        if d.action == "ban" and d.scope in FIREWALL_SCOPES:
+            known = longest.get(d.value)
+            if known is None or ends_before(known, d):
+                longest[d.value] = d
+    bans: list[Ban] = []
+    for d in longest.values():
+        try:
+            bans.append(make_ban(d.value, d.until))
+        except ValueError:  # a row no firewall can carry must not cost the others
+            log.warning("decision %s has no usable target %r: not enforced", d.id, d.value)
+    return bans
 
 
 class Guard:
     """One detection engine and one ban backend, with an optional store and notifier."""
 
     def __init__(
-        self, engine: Engine, backend: BanBackend, *, store: Store | None = None, notifier: Notifier | None = None
+        self,
+        engine: Engine,
+        backend: BanBackend,
+        *,
+        store: Store | None = None,
+        notifier: Notifier | None = None,
+        sync_seconds: float = DEFAULT_SYNC_SECONDS,
     ) -> None:
         self.engine = engine
         self.backend = backend
         self.store = store
         self.notifier = notifier
         self.decisions = 0
+        self.sync_interval = timedelta(seconds=sync_seconds) if sync_seconds > 0 else None
+        self.synced: datetime | None = None  # newest store change applied (the next poll starts there)
         self._recent: dict[str, Event] = {}
+        self._started: int | None = None
+        self._last_sync: datetime | None = None
+        self._syncing = False
 
     @classmethod
     def from_settings(
@@ -62,19 +97,95 @@ class Guard:
             own = own_addresses() if settings.enforce.protect_own_addresses else ()
         engine = Engine(settings.detect, own_addresses=own)
         notifier = Notifier(settings.notify, sensor=settings.general.sensor) if settings.notify.urls else None
-        return cls(engine, backend, store=store, notifier=notifier)
+        return cls(engine, backend, store=store, notifier=notifier, sync_seconds=settings.enforce.reconcile_seconds)
 
     async def start(self, now: datetime | None = None) -> int:
-        """Prepare the firewall and make it match the store's active bans; return how many are active."""
+        """Prepare the firewall and make it match the store's active bans; return how many are active.
+
+        A second call (the log pipeline of `sipwarden run` shares the Guard) does not reconcile again.
+        """
+        if self._started is not None:
+            return self._started
         now = now or utcnow()
         await asyncio.to_thread(self.backend.setup)
-        active: list[Decision] = []
-        if self.store is not None:
-            active = await asyncio.to_thread(self.store.active_decisions, now)
-        self.engine.restore(active)
-        count = await asyncio.to_thread(self.backend.reconcile, firewall_bans(active))
+        count = await asyncio.to_thread(self._reconcile, now)
         log.info("firewall reconciled with the store: %d active bans (%s backend)", count, self.backend.name)
+        self._started = count
+        self._last_sync = now
         return count
+
+    def _reconcile(self, now: datetime) -> int:
+        # In one thread: the lean read, the engine's memory of what is active, one firewall load.
+        active: Sequence[ActiveDecision] = []
+        if self.store is not None:
+            self.synced = self.store.newest_decision_change()  # before the read: nothing falls between
+            active = self.store.active_refs(now)
+        self.engine.restore(active)
+        return self.backend.reconcile(firewall_bans(active))
+
+    async def sync(self, now: datetime | None = None) -> tuple[int, int]:
+        """Apply decisions written or lifted in the store by others since the last sync.
+
+        One indexed query finds the (scope, value, action) triples changed since the newest change
+        seen (less SYNC_OVERLAP), a second one what is active for their values now; whatever the engine
+        does not know yet is restored and banned, and whatever it holds that the store lifted is
+        released and unbanned. Returns (banned, unbanned).
+        """
+        if self.store is None or self._syncing:
+            return 0, 0
+        now = now or utcnow()
+        self._syncing = True
+        try:
+            since = self.synced - SYNC_OVERLAP if self.synced is not None else None
+            changes = await asyncio.to_thread(self.store.decision_changes, since, now)
+            wanted: dict[tuple[str, str, str], ActiveDecision] = {}
+            for ref in changes.active:
+                key = (ref.scope, ref.value, ref.action)
+                if key not in wanted or ends_before(wanted[key], ref):
+                    wanted[key] = ref
+            restore: list[ActiveDecision] = []
+            lift: list[tuple[str, str, str]] = []
+            for key in changes.touched | wanted.keys():
+                want, have = wanted.get(key), self.engine.active(*key)
+                lifted = have is not None and have.id in changes.removed
+                if lifted:
+                    self.engine.release(*key)
+                if have is not None and (lifted or (have.until is not None and have.until <= now)):
+                    have = None  # lifted in the store, or ended (tick lifts those)
+                if want is not None and (have is None or ends_before(have, want)):
+                    restore.append(want)  # ban_many refreshes: the longest active decision's end wins
+                elif want is None and lifted:
+                    # Only a decision the store itself marks removed is lifted: one the engine just
+                    # made and has not stored yet is absent from the store, not removed.
+                    lift.append(key)
+            banned, unbanned = await self._apply_sync(restore, lift)
+            if changes.newest is not None and (self.synced is None or changes.newest > self.synced):
+                self.synced = changes.newest
+            return banned, unbanned
+        finally:
+            self._syncing = False
+            self._last_sync = now
+
+    async def _apply_sync(self, restore: list[ActiveDecision], lift: list[tuple[str, str, str]]) -> tuple[int, int]:
+        self.engine.restore(restore)
+        bans = firewall_bans(restore)
+        if bans:
+            try:
+                await asyncio.to_thread(self.backend.ban_many, bans)
+            except Exception:
+                log.exception("the %s backend failed to apply %d bans from the store", self.backend.name, len(bans))
+            for ban in bans:
+                log.info("ban %s until %s: decided elsewhere, picked up from the store", ban.value, ban.until)
+        unbanned = 0
+        for scope, value, action in lift:
+            if action == "ban" and scope in FIREWALL_SCOPES:
+                try:
+                    await asyncio.to_thread(self.backend.unban, value)
+                    unbanned += 1
+                    log.info("unban %s: lifted in the store", value)
+                except Exception:
+                    log.exception("cannot lift the ban of %s", value)
+        return len(bans), unbanned
 
     async def handle(self, event: Event) -> list[Decision]:
         """Feed one event to detection and carry out what it decides."""
@@ -104,14 +215,24 @@ class Guard:
             for d in decisions:
                 await self.notifier.send(d, [self._recent[i] for i in d.event_ids if i in self._recent])
 
-    async def tick(self, now: datetime | None = None) -> list[Decision]:
-        """Advance detection time; lift ended bans on backends without kernel timeouts."""
-        ended = self.engine.tick(now or utcnow())
+    async def tick(self, now: datetime | None = None) -> list[ActiveDecision]:
+        """Advance detection time; lift ended bans on backends without kernel timeouts; every
+        `reconcile_seconds`, pick up bans added or lifted in the store by others (`sync`)."""
+        now = now or utcnow()
+        ended = self.engine.tick(now)
         for ban in firewall_bans(ended):
             try:
                 await asyncio.to_thread(self.backend.unban, ban.target)
             except Exception:
                 log.exception("cannot lift the ban of %s", ban.value)
+        interval = self.sync_interval
+        due = interval is not None and (self._last_sync is None or now - self._last_sync >= interval)
+        if due and self._started is not None:
+            try:
+                await self.sync(now)
+            except Exception:  # a store that is gone for a moment must not stop detection
+                log.exception("cannot read decision changes from the store")
+                self._last_sync = now
         return ended
 
     def _remember(self, event: Event) -> None:

@@ -28,3 +28,9 @@ class EnforceSettings(Section):
     protect_own_addresses: bool = Field(
         default=True, description="Never ban the addresses configured on this machine's interfaces."
     )
+    reconcile_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How often a running Guard picks up bans added or lifted in the store by others "
+        "(sipwarden bans, the dashboard, another process); 0 turns it off.",
+    )

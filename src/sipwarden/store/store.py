@@ -35,8 +35,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from sipwarden.events import Decision, Event
-from sipwarden.store import migrate
+from sipwarden.events import Decision, Event, utcnow
+from sipwarden.store import decision_reads, migrate
+from sipwarden.store.decision_reads import DecisionChanges, DecisionRef
 from sipwarden.store.filters import normalize_ip
 from sipwarden.store.tables import decisions as decisions_t
 from sipwarden.store.tables import events as events_t
@@ -257,6 +258,7 @@ class Store:
         """Store `decisions` in one transaction; an id already stored is skipped."""
         if not decisions:
             return
+        written = utcnow()
         rows = [
             {
                 "id": d.id,
@@ -271,6 +273,7 @@ class Store:
                 "event_ids": list(d.event_ids),
                 "removed_at": None,
                 "removed_reason": None,
+                "changed_at": written,
             }
             for d in decisions
         ]
@@ -288,6 +291,22 @@ class Store:
         with self.engine.connect() as conn:
             return [_row_decision(r) for r in conn.execute(query)]
 
+    def active_refs(self, now: datetime) -> list[DecisionRef]:
+        """Like `active_decisions`, but only id, scope, value, action and until: the lean read a
+        firewall reconcile needs (about 1 us a row instead of 31)."""
+        with self.engine.connect() as conn:
+            return decision_reads.active_refs(conn, now)
+
+    def newest_decision_change(self) -> datetime | None:
+        """When a decision was last written or lifted (None: no decisions)."""
+        with self.engine.connect() as conn:
+            return decision_reads.newest_change(conn)
+
+    def decision_changes(self, since: datetime | None, now: datetime) -> DecisionChanges:
+        """Decisions written or lifted at or after `since`, with what is active now for their values."""
+        with self.engine.connect() as conn:
+            return decision_reads.changes_since(conn, since, now)
+
     def remove_decision(self, value: str, *, reason: str, now: datetime) -> int:
         """Lift every active decision about `value` (kept, marked removed); returns how many."""
         c = decisions_t.c
@@ -298,7 +317,7 @@ class Store:
                 c.removed_at.is_(None),
                 or_(c.until.is_(None), c.until > now),
             )
-            .values(removed_at=now, removed_reason=_clean_text(reason))
+            .values(removed_at=now, removed_reason=_clean_text(reason), changed_at=utcnow())
         )
         with self._write() as conn:
             return int(conn.execute(query).rowcount)

@@ -60,8 +60,11 @@ decisions = Table(
     Column("event_ids", JSON, nullable=False),
     Column("removed_at", UTCDateTime()),
     Column("removed_reason", Text),
+    # When the row was written or lifted (the writer's clock): running Guards poll it (0005).
+    Column("changed_at", UTCDateTime()),
     Index("ix_decisions_value", "value"),
     Index("ix_decisions_until", "until"),
+    Index("ix_decisions_changed_at", "changed_at"),
 )
 
 #: Small named values: reader cursors, file positions, last-seen ids.
