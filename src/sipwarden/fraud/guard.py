@@ -7,7 +7,6 @@ object, and CallRecord, Destination and alert objects are only built when a rule
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Final
@@ -77,16 +76,19 @@ class FraudGuard:
         self._accounts: dict[str, AccountHistory] = {}
         self._last_alert: dict[str, dict[str, int]] = {}  # account -> reason -> latest alert (µs)
         self._account_alert: dict[str, int] = {}  # latest alert per account (µs)
-        # dialled string -> (Reading, price per minute), or None for extensions and junk.
-        self._destination = functools.lru_cache(maxsize=MAX_DIALLED_ENTRIES)(self._look_up)
+        # dialled string -> (Reading, price per minute); Reading None for extensions and junk. The
+        # same numbers recur all day; emptied when full (cheaper per miss than LRU bookkeeping).
+        self._destinations: dict[str, tuple[Reading | None, float]] = {}
         self.records_seen = 0
         self.external_calls = 0
 
-    def _look_up(self, dialled: str) -> tuple[Reading, float] | None:
+    def _look_up(self, dialled: str) -> tuple[Reading | None, float]:
         reading = self.classifier.read(dialled)
-        if reading is None:
-            return None
-        return reading, self.rates.price(reading[0], reading[3])
+        found = (reading, 0.0 if reading is None else self.rates.price(reading[0], reading[3]))
+        if len(self._destinations) >= MAX_DIALLED_ENTRIES:
+            self._destinations.clear()
+        self._destinations[dialled] = found
+        return found
 
     def classify(self, record: CallRecord) -> ClassifiedCall:
         """The record with its destination and estimated cost."""
@@ -101,11 +103,10 @@ class FraudGuard:
 
     def feed(self, record: CallRecord) -> list[FraudAlert]:
         """Examine one call record; return the alerts it raises (usually none)."""
-        found = self._destination(record.dst)
-        if found is None:
+        reading, price = self._destinations.get(record.dst) or self._look_up(record.dst)
+        if reading is None:
             self.records_seen += 1
             return []  # extensions and feature codes cost nothing
-        reading, price = found
         start = micros(record.start)
         stop = micros(record.end) if record.end is not None else start + record.duration * US_PER_SECOND
         billsec = record.billsec
@@ -121,11 +122,10 @@ class FraudGuard:
         `start` and `stop` are µs since the epoch; `build(row, line)` must return the CallRecord of
         exactly these fields (it runs only when an alert shows the call).
         """
-        found = self._destination(dst)
-        if found is None:
+        reading, price = self._destinations.get(dst) or self._look_up(dst)
+        if reading is None:
             self.records_seen += 1
             return []
-        reading, price = found
         cost = billsec / 60 * price if billsec > 0 else 0.0
         return self._examine(account, SeenCall(start, stop, billsec, cost, dst, reading, None, build, row, line))
 
