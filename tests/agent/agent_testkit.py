@@ -19,7 +19,17 @@ from sipwarden.hub.repo import HubRepo
 from sipwarden.hub.settings import HubSettings
 from sipwarden.store import Store
 
-__all__ = ["ATTACKER", "ATTACKER2", "ATTACKER6", "event", "free_port", "hub_keys", "hub_process", "wait_for"]
+__all__ = [
+    "ATTACKER",
+    "ATTACKER2",
+    "ATTACKER6",
+    "HubProcess",
+    "event",
+    "free_port",
+    "hub_keys",
+    "hub_process",
+    "wait_for",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Seconds a hub process may take to answer /health-check (imports are slow on a busy machine).
@@ -42,25 +52,56 @@ def hub_keys(url: str) -> dict[str, str]:
         store.close()
 
 
+class HubProcess:
+    """A `sipwarden hub` process on 127.0.0.1:`port` that a test may kill (-9) and start again."""
+
+    def __init__(self, db_url: str, port: int, *, config: Path | None = None, log: Path | None = None) -> None:
+        self.argv = [sys.executable, "-m", "sipwarden", "hub", "--db", db_url, "--listen", f"127.0.0.1:{port}"]
+        if config is not None:
+            self.argv += ["--config", str(config)]
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> str:
+        """Start it and wait until it answers; its base URL."""
+        out = self.log.open("ab") if self.log is not None else subprocess.PIPE
+        try:
+            self.proc = subprocess.Popen(
+                self.argv, cwd=ROOT, env=os.environ.copy(), stdout=out, stderr=subprocess.STDOUT
+            )
+        finally:
+            if self.log is not None:
+                out.close()  # type: ignore[union-attr]
+        wait_healthy(self.proc, self.url, HUB_START_TIMEOUT_S)
+        return self.url
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: no shutdown of any kind."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM; uvicorn waits for open streams, so after a short grace the hard way (a crash is fine too)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(2)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
 @contextmanager
 def hub_process(db_url: str, port: int, *, config: Path | None = None) -> Iterator[str]:
     """A `sipwarden hub` process on 127.0.0.1:`port`; yields its base URL, stops it afterwards."""
-    argv = [sys.executable, "-m", "sipwarden", "hub", "--db", db_url, "--listen", f"127.0.0.1:{port}"]
-    if config is not None:
-        argv += ["--config", str(config)]
-    proc = subprocess.Popen(argv, cwd=ROOT, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    hub = HubProcess(db_url, port, config=config)
     try:
-        wait_healthy(proc, url, HUB_START_TIMEOUT_S)
-        yield url
+        yield hub.start()
     finally:
-        # uvicorn waits for open streams on SIGTERM; a short grace, then the hard way (a crash is fine too).
-        proc.terminate()
-        try:
-            proc.wait(2)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        hub.stop()
 
 
 async def wait_for(check: Callable[[], bool | Awaitable[bool]], timeout: float = 20.0, step: float = 0.05) -> bool:
