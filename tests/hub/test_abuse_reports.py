@@ -294,3 +294,33 @@ def test_dashboard_dossiers_show_the_cached_owner(store: Store, rdap: RdapFixtur
         page = hub.get(f"/ui/attackers/{NET1_IP}")
     assert page.status_code == 200
     assert ABUSE1 in page.text and "NET-ONE" in page.text and "AS64501" in page.text
+
+
+def test_concurrent_drafting_reports_each_address_once(store: Store, rdap: RdapFixture) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = abuse_settings(rdap, None)
+    with Hub(store, HubSettings(abuse=settings)) as hub:
+        attack(hub)
+    AbuseDesk(store, settings).refresh_ownership(utcnow())
+    now = utcnow()
+    desks = [AbuseDesk(store, settings) for _ in range(4)]  # as four hub processes would
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda d: d.draft(now), desks))
+    assert sum(len(r.drafted) for r in results) == 2
+    assert sorted(r.ip for r in desks[0].repo.reports()) == sorted([NET1_IP, NET2_IP])
+
+
+def test_a_draft_run_with_a_stale_view_still_reports_each_address_once(store: Store, rdap: RdapFixture) -> None:
+    settings = abuse_settings(rdap, None)
+    with Hub(store, HubSettings(abuse=settings)) as hub:
+        attack(hub)
+    first, second = AbuseDesk(store, settings), AbuseDesk(store, settings)
+    first.refresh_ownership(utcnow())
+    now = utcnow()
+    # The second process read "nothing reported yet" just before the first one drafted.
+    second.repo.recently_reported = lambda ips, since: set()  # type: ignore[method-assign]
+    assert len(first.draft(now).drafted) == 2
+    late = second.draft(now)
+    assert late.drafted == [] and late.recent == 2
+    assert len(first.repo.reports()) == 2

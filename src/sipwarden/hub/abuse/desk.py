@@ -216,7 +216,7 @@ class AbuseDesk:
                 user_agent=f"sipwarden/{_version()}",
             )
             message = build_report(facts, now=now)
-            self.repo.add(
+            stored = self.repo.add(
                 AbuseReport(
                     id=report_id,
                     ip=ip,
@@ -232,8 +232,12 @@ class AbuseDesk:
                     next_attempt_at=None,
                     sent_at=None,
                     last_error=None,
-                )
+                ),
+                unless_reported_since=now - timedelta(days=s.report_again_days),
             )
+            if not stored:
+                result.recent += 1  # another process drafted it a moment ago
+                continue
             result.drafted.append(report_id)
         return result
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, text, update
 
 from sipwarden.hub.abuse.scoreboard import AddressSeen, SentReport
 from sipwarden.store import Store
@@ -86,10 +86,28 @@ class AbuseRepo:
 
     # -- reports --------------------------------------------------------------------------------------
 
-    def add(self, report: AbuseReport) -> None:
-        """Store a new report."""
+    def add(self, report: AbuseReport, *, unless_reported_since: datetime | None = None) -> bool:
+        """Store a new report; with `unless_reported_since`, only if its address has no report (but a
+        discarded one) created after that time. True when stored.
+
+        Two hub processes drafting at once would otherwise both report the same address: the check
+        and the insert are one transaction, serialized per address (SQLite's BEGIN IMMEDIATE admits
+        one writer; on PostgreSQL a transaction lock on the address does the same).
+        """
+        c = abuse_reports.c
         with self.store._write() as conn:
+            if unless_reported_since is not None:
+                if self.store.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"abuse:{report.ip}"})
+                found = conn.execute(
+                    select(c.id)
+                    .where(c.ip == report.ip, c.created_at > unless_reported_since, c.status != "discarded")
+                    .limit(1)
+                ).first()
+                if found is not None:
+                    return False
             conn.execute(insert(abuse_reports), {k: getattr(report, k) for k in AbuseReport.__slots__})
+        return True
 
     def get(self, report_id: str) -> AbuseReport | None:
         """One report, or None."""
