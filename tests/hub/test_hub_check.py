@@ -213,3 +213,20 @@ def test_load_reads_every_listing_and_recent_delistings(tmp_path: Path, monkeypa
     assert b"wrong 45.134.0.5" in index.check_body(address_key(ips[4]) or 0)
     assert index.check_body(address_key(ips[0]) or 0) == f'{{"ip":"{ips[0]}","listed":false}}'.encode()
     store.close()
+
+
+def test_hostile_check_requests_get_clear_errors(hub: Hub) -> None:
+    index_of(hub)
+    headers = bearer(hub)
+    for body, status in (
+        (b"[" * 2000 + b"]" * 2000, 422),  # nesting deeper than the JSON parser recurses
+        (b"\xff\xfe{", 422),  # not UTF-8
+        (b'{"ipaddress": 5}', 422),
+        (b'{"ipaddress": "not-an-address"}', 400),
+        (b'{"ipaddress": "' + b"1" * 5000 + b'"}', 413),  # longer than any check body
+        (b"", 422),
+    ):
+        response = hub.client.post("/api/check", content=body, headers=headers)
+        assert response.status_code == status, (body[:40], response.status_code, response.text)
+    for path in ("/v1/check/" + "9" * 70, "/v1/check/1.2.3.4%00", "/api/" + "k" * 300 + "/check/1.2.3.4"):
+        assert hub.get(path, hub.reader).status_code in (400, 401, 403, 404, 422)

@@ -116,7 +116,7 @@ async def _apiban_body(request: Request, model: type[M]) -> M:
     raw = await read_body(request, MAX_APIBAN_BODY)
     try:
         data = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: hostile nesting
         raise RequestValidationError(
             [{"loc": ("body",), "msg": "the body is not JSON", "type": "json_invalid"}]
         ) from None

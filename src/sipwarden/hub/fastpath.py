@@ -133,7 +133,7 @@ class CheckFastPath:
     def _apiban_post(self, scope: Scope, body: bytes) -> Answer | None:
         try:
             data: Any = json.loads(body) if body else None
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # hostile nesting; UnicodeDecodeError is a ValueError
             return None
         if not isinstance(data, dict):
             return None
