@@ -230,3 +230,24 @@ def test_hostile_check_requests_get_clear_errors(hub: Hub) -> None:
         assert response.status_code == status, (body[:40], response.status_code, response.text)
     for path in ("/v1/check/" + "9" * 70, "/v1/check/1.2.3.4%00", "/api/" + "k" * 300 + "/check/1.2.3.4"):
         assert hub.get(path, hub.reader).status_code in (400, 401, 403, 404, 422)
+
+
+def test_the_index_on_postgresql(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store.open(postgres_url)
+    try:
+        with Hub(store) as hub:
+            hub.submit(hub.trusted, event(ATTACKER), event(ATTACKER6))
+            expected = hub.get(f"/v1/check/{ATTACKER}", hub.reader).json()
+            index = index_of(hub)
+            index.refresh(utcnow())
+            assert index.stats().listed == 2
+            # A fresh process loads from raw rows (aware times from PostgreSQL) and answers the same.
+            fresh = HubIndex(hub.repo)
+            fresh.load(utcnow())
+            assert fresh.check_body(address_key(ATTACKER) or 0) == index.check_body(address_key(ATTACKER) or 0)
+            no_database(hub, monkeypatch)
+            assert hub.get(f"/v1/check/{ATTACKER}", hub.reader).json() == expected
+            assert hub.post(f"/v1/admin/delist/{ATTACKER6}", hub.admin, params={"reason": "test"}).status_code == 200
+            assert hub.get(f"/v1/check/{ATTACKER6}", hub.reader).json()["listed"] is False
+    finally:
+        store.close()
