@@ -15,6 +15,7 @@ from hub_testkit import ATTACKER, ATTACKER2, ATTACKER6, Hub, event
 
 from sipwarden.events import utcnow
 from sipwarden.hub.lookup import (
+    REFRESH_SECONDS,
     STALE_SECONDS,
     V6_FLAG,
     HubIndex,
@@ -23,7 +24,7 @@ from sipwarden.hub.lookup import (
     pack_listing,
     unpack_listing,
 )
-from sipwarden.hub.repo import HubRepo, Listing
+from sipwarden.hub.repo import HubRepo, Listing, hash_key
 from sipwarden.store import Store
 
 CLEAN = "81.2.69.160"
@@ -94,7 +95,7 @@ def test_answers_come_from_memory_and_match_the_database(hub: Hub, monkeypatch: 
     hub.submit(hub.trusted, event(ATTACKER, tool="sipvicious/svmap"), event(ATTACKER6, kind="register"))
     before = {ip: hub.get(f"/v1/check/{ip}", hub.reader).json() for ip in (ATTACKER, ATTACKER6, CLEAN)}
     index = index_of(hub)
-    index.refresh(utcnow())
+    index.refresh(utcnow(), full=True)
     assert index.stats().listed == 2
     no_database(hub, monkeypatch)
     for ip, expected in before.items():
@@ -153,7 +154,7 @@ def test_changes_through_another_process_and_revocations_arrive_with_the_next_re
 
     proof = Evidence(ip=ATTACKER, weight=1.0, trusted=True, count=1, reason="honeypot probe", ts=now)
     assert other.add_evidence(evidence.id, [proof], now) == [ATTACKER]
-    index.refresh(utcnow())
+    index.refresh(utcnow(), full=True)
     first = hub.get(f"/v1/check/{ATTACKER}", hub.reader).json()
     assert first["listed"] is True and first["reporters"] == 1
     # New evidence renews a listing without a change-log entry: the refresh finds it by expiry.
@@ -161,16 +162,16 @@ def test_changes_through_another_process_and_revocations_arrive_with_the_next_re
     pbx = hub.repo.keys()[1]
     more = Evidence(ip=ATTACKER, weight=1.0, trusted=False, count=4, reason="asterisk auth_failure", ts=later)
     other.add_evidence(pbx.id, [more], later)
-    index.refresh(utcnow())
+    index.refresh(utcnow(), full=True)
     renewed = hub.get(f"/v1/check/{ATTACKER}", hub.reader).json()
     assert renewed["reporters"] == 2 and renewed["events"] == 5 and renewed["expires_at"] > first["expires_at"]
     assert other.delist(ATTACKER, "false positive", utcnow())
-    index.refresh(utcnow())
+    index.refresh(utcnow(), full=True)
     assert hub.get(f"/v1/check/{ATTACKER}", hub.reader).json()["delisted_reason"] == "false positive"
     # Revocation: refused at the next refresh, with each interface's own refusal.
     assert hub.get(f"/v1/check/{ATTACKER}", hub.reader).status_code == 200
     assert other.revoke_key("reader", utcnow()) == 1
-    index.refresh(utcnow())
+    index.refresh(utcnow(), full=True)
     assert hub.get(f"/v1/check/{ATTACKER}", hub.reader).status_code == 401
     refused = hub.get(f"/api/{hub.reader}/check/{ATTACKER}")
     assert refused.status_code == 403 and refused.json() == {"ipaddress": "none", "ID": "unauthorized"}
@@ -179,14 +180,20 @@ def test_changes_through_another_process_and_revocations_arrive_with_the_next_re
     assert hub.get(f"/ip-addresses/{ATTACKER}", hub.reader).status_code == 401
 
 
-def test_a_stale_index_steps_aside(tmp_path: Path) -> None:
+def test_a_stale_index_steps_aside_and_keys_are_reread_each_second(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'stale.db'}")
     clock = [100.0]
-    repo = HubRepo(store, Hub(store).settings)
-    index = HubIndex(repo, clock=lambda: clock[0])
+    hub = Hub(store)
+    index = HubIndex(hub.repo, clock=lambda: clock[0])
     assert not index.ready()  # not loaded: the database answers
     index.load(utcnow())
-    assert index.ready()
+    assert index.ready() and index.key_is_live(hash_key(hub.reader))
+    hub.repo.revoke_key("reader", utcnow())
+    index.refresh(utcnow())  # woken again within the second: the change log only
+    assert index.key_is_live(hash_key(hub.reader))
+    clock[0] += REFRESH_SECONDS
+    index.refresh(utcnow())
+    assert not index.key_is_live(hash_key(hub.reader))
     clock[0] += STALE_SECONDS + 1  # no refresh succeeded for a while
     assert not index.ready()
     index.refresh(utcnow())
@@ -239,7 +246,7 @@ def test_the_index_on_postgresql(postgres_url: str, monkeypatch: pytest.MonkeyPa
             hub.submit(hub.trusted, event(ATTACKER), event(ATTACKER6))
             expected = hub.get(f"/v1/check/{ATTACKER}", hub.reader).json()
             index = index_of(hub)
-            index.refresh(utcnow())
+            index.refresh(utcnow(), full=True)
             assert index.stats().listed == 2
             # A fresh process loads from raw rows (aware times from PostgreSQL) and answers the same.
             fresh = HubIndex(hub.repo)

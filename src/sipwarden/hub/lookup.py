@@ -53,7 +53,7 @@ CHANGE_PAGE: Final = 10_000
 DELISTED_MAX: Final = 100_000
 #: Renewed listings are found by `expires_at` (last evidence + listing_days); this margin covers
 #: writers whose clock or transaction lagged the poll (a row seen twice is simply written again).
-RENEW_MARGIN: Final = timedelta(seconds=10)
+RENEW_MARGIN: Final = timedelta(seconds=3)
 #: Keys on IPv6 addresses carry this bit, so `::a.b.c.d` never collides with the IPv4 `a.b.c.d`.
 V6_FLAG: Final = 1 << 128
 
@@ -280,19 +280,22 @@ class HubIndex:
             self.cursor,
         )
 
-    def refresh(self, now: datetime) -> int:
-        """Apply changes since the cursor, renewed listings and the current keys; how many changes."""
+    def refresh(self, now: datetime, *, full: bool | None = None) -> int:
+        """Apply changes since the cursor; also renewed listings and the current keys when `full`, or
+        (None) when REFRESH_SECONDS have passed since they were last read, so a burst of NOTIFYs costs
+        one change-log query each, no more. How many changes were applied."""
         with self._lock:
             if not self._loaded:
                 return 0
             applied = self._catch_up()
-            since = self._renewed_after or now
-            self._renewed_after = now - RENEW_MARGIN
-            for listing in self.repo.renewed(since + timedelta(days=self.repo.settings.listing_days)):
-                if listing.seq <= self.cursor:  # a newer change is applied by the next catch-up
-                    self._put(listing)
-            self.key_hashes = frozenset(self.repo.live_key_hashes())
-            self._fresh_at = self.clock()
+            if full or (full is None and self.clock() - self._fresh_at >= REFRESH_SECONDS * 0.9):
+                since = self._renewed_after or now
+                self._renewed_after = now - RENEW_MARGIN
+                for listing in self.repo.renewed(since + timedelta(days=self.repo.settings.listing_days)):
+                    if listing.seq <= self.cursor:  # a newer change is applied by the next catch-up
+                        self._put(listing)
+                self.key_hashes = frozenset(self.repo.live_key_hashes())
+                self._fresh_at = self.clock()
         return applied
 
     def catch_up(self) -> int:
