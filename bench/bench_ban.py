@@ -4,9 +4,11 @@
    User-Agent) is appended for each of N new addresses, and the time from the write to the element
    appearing in the set is taken from `nft monitor` (median, p95; goal: median < 100 ms).
 2. Bulk: 100,000 bans applied with one `ban_many` (one nft transaction), then a restart: a new
-   Guard reconciles the firewall with 100,000 active decisions read from a SQLite store (goal < 5 s).
+   Guard reconciles the firewall with 100,000 active decisions read from a SQLite store (goal < 5 s;
+   this part's own target 1.5 s on a quiet machine). CPU seconds (all threads) are reported beside
+   wall time, since a shared machine stretches wall time.
 
-    python -m bench ban --lines 50 --bulk 100000
+    python -m bench ban --lines 50 --bulk 100000 --nice -10
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import markdown_table, write_results
+from bench.common import markdown_table, set_niceness, write_results
 from sipwarden.detect import DetectSettings, Engine
 from sipwarden.enforce import Runner, make_ban
 from sipwarden.enforce.guard import Guard, firewall_bans
@@ -127,22 +129,28 @@ def bulk(ns: str, workdir: Path, count: int) -> dict[str, Any]:
         ]
     )
     nft.reconcile([])  # the firewall lost everything (a reboot); the store still knows
+    store.close()
+    store = Store.open(f"sqlite:///{workdir / 'bulk.db'}")  # a restarted process: a new connection
     restarted = NftBackend("bulk", runner=runner, flush_conntrack=False)
     guard = Guard(Engine(DetectSettings()), restarted, store=store)
-    started = time.perf_counter()
+    started, cpu0 = time.perf_counter(), time.process_time()
     reconciled = asyncio.run(guard.start())
-    reconcile_s = time.perf_counter() - started
+    reconcile_s, reconcile_cpu = time.perf_counter() - started, time.process_time() - cpu0
     after = len(restarted.list())
     # The same restart in its two halves: reading the store, and making the firewall match it.
-    started = time.perf_counter()
-    active = store.active_decisions(utcnow())
-    store_s = time.perf_counter() - started
+    started, cpu0 = time.perf_counter(), time.process_time()
+    active = store.active_refs(utcnow())
+    store_s, store_cpu = time.perf_counter() - started, time.process_time() - cpu0
     nft.reconcile([])
     started = time.perf_counter()
     restarted.setup()
     Engine(DetectSettings()).restore(active)
     restarted.reconcile(firewall_bans(active))
     firewall_s = time.perf_counter() - started
+    # A poll of a running Guard when nothing changed (every [enforce] reconcile_seconds).
+    started = time.perf_counter()
+    asyncio.run(guard.sync())
+    idle_sync_ms = (time.perf_counter() - started) * 1000
     store.close()
     return {
         "bans": count,
@@ -151,9 +159,12 @@ def bulk(ns: str, workdir: Path, count: int) -> dict[str, Any]:
         "in_set_after_apply": in_set,
         "reconciled": reconciled,
         "restart_reconcile_s": round(reconcile_s, 2),
+        "restart_reconcile_cpu_s": round(reconcile_cpu, 2),
         "in_set_after_restart": after,
         "of_which_store_read_s": round(store_s, 2),
+        "of_which_store_read_cpu_s": round(store_cpu, 2),
         "of_which_firewall_s": round(firewall_s, 2),
+        "idle_sync_ms": round(idle_sync_ms, 1),
     }
 
 
@@ -163,10 +174,13 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--lines", type=int, default=50)
     parser.add_argument("--bulk", type=int, default=100_000)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--nice", type=int, help="niceness of the benchmark and its processes (e.g. -10)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("bench ban needs root (network namespace, nftables)", file=sys.stderr)
         return 2
+    if args.nice is not None:
+        set_niceness(args.nice)
     ns = f"swbench-{secrets.token_hex(3)}"
     subprocess.run(["ip", "netns", "add", ns], check=True, timeout=30)
     try:

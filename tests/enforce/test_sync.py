@@ -9,6 +9,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from sipwarden.detect import DetectSettings, Engine
 from sipwarden.enforce.dryrun import DryRunBackend
 from sipwarden.enforce.guard import Guard
@@ -160,3 +162,23 @@ def test_a_running_watch_sees_bans_added_and_removed_by_the_bans_command(tmp_pat
         watch.terminate()
         watch.wait(15)
         err.close()
+
+
+@pytest.mark.postgres
+async def test_sync_on_postgresql_uses_the_server_clock(postgres_fresh_url: str) -> None:
+    mine, other = Store.open(postgres_fresh_url), Store.open(postgres_fresh_url)
+    backend = DryRunBackend()
+    guard = Guard(Engine(DetectSettings()), backend, store=mine)
+    try:
+        await guard.start()
+        a, b = manual("192.0.2.101"), manual("192.0.2.102", hours=None)
+        other.add_decisions([a, b])
+        [stamp] = {c.changed_at for c in mine.decision_changes(None)}
+        assert stamp is not None and abs((stamp - mine.decision_clock()).total_seconds()) < 60
+        assert await guard.sync() == (2, 0)
+        other.remove_decision("192.0.2.102", reason="r", now=utcnow())
+        assert await guard.sync() == (0, 1)
+        assert banned(backend) == {"192.0.2.101": a.until}
+    finally:
+        mine.close()
+        other.close()

@@ -34,9 +34,10 @@ log = logging.getLogger(__name__)
 
 #: Recent events kept to quote as evidence in notifications (the rest are in the store).
 MAX_RECENT_EVENTS: Final = 10_000
-#: How far back each poll of the store looks before the newest change it saw: writers stamp changes
-#: with their own clocks and commit a little later, so a change may appear "in the past".
-SYNC_OVERLAP: Final = timedelta(seconds=60)
+#: How far back each poll of the store looks before the previous poll: a change is stamped when its
+#: transaction starts and becomes visible when it commits, so it may appear "in the past". Longer
+#: than any write transaction (100,000 decisions take seconds, not half a minute).
+SYNC_OVERLAP: Final = timedelta(seconds=30)
 #: Default of `[enforce] reconcile_seconds`.
 DEFAULT_SYNC_SECONDS: Final = 5.0
 FIREWALL_SCOPES: Final = frozenset({"ip", "range"})
@@ -77,7 +78,7 @@ class Guard:
         self.notifier = notifier
         self.decisions = 0
         self.sync_interval = timedelta(seconds=sync_seconds) if sync_seconds > 0 else None
-        self.synced: datetime | None = None  # newest store change applied (the next poll starts there)
+        self.synced: datetime | None = None  # the store's clock at the last poll (the next starts there)
         self._recent: dict[str, Event] = {}
         self._started: int | None = None
         self._last_sync: datetime | None = None
@@ -118,7 +119,7 @@ class Guard:
         # In one thread: the lean read, the engine's memory of what is active, one firewall load.
         active: Sequence[ActiveDecision] = []
         if self.store is not None:
-            self.synced = self.store.newest_decision_change()  # before the read: nothing falls between
+            self.synced = self.store.decision_clock()  # before the read: nothing falls between
             active = self.store.active_refs(now)
         self.engine.restore(active)
         return self.backend.reconcile(firewall_bans(active))
@@ -126,10 +127,10 @@ class Guard:
     async def sync(self, now: datetime | None = None) -> tuple[int, int]:
         """Apply decisions written or lifted in the store by others since the last sync.
 
-        One indexed query finds the (scope, value, action) triples changed since the newest change
-        seen (less SYNC_OVERLAP), a second one what is active for their values now; whatever the engine
-        does not know yet is restored and banned, and whatever it holds that the store lifted is
-        released and unbanned. Returns (banned, unbanned).
+        One indexed query reads the decisions changed since the previous poll (less SYNC_OVERLAP,
+        for late commits), by the store's clock. An active one the engine does not hold (or holds with an
+        earlier end) is restored and banned; a lifted one the engine holds is released, and unbanned
+        unless the store still has another active decision for it. Returns (banned, unbanned).
         """
         if self.store is None or self._syncing:
             return 0, 0
@@ -137,31 +138,33 @@ class Guard:
         self._syncing = True
         try:
             since = self.synced - SYNC_OVERLAP if self.synced is not None else None
-            changes = await asyncio.to_thread(self.store.decision_changes, since, now)
+            clock = await asyncio.to_thread(self.store.decision_clock)  # before the read, as at start
+            changes = await asyncio.to_thread(self.store.decision_changes, since)
             wanted: dict[tuple[str, str, str], ActiveDecision] = {}
-            for ref in changes.active:
-                key = (ref.scope, ref.value, ref.action)
-                if key not in wanted or ends_before(wanted[key], ref):
-                    wanted[key] = ref
-            restore: list[ActiveDecision] = []
-            lift: list[tuple[str, str, str]] = []
-            for key in changes.touched | wanted.keys():
-                want, have = wanted.get(key), self.engine.active(*key)
-                lifted = have is not None and have.id in changes.removed
-                if lifted:
-                    self.engine.release(*key)
-                if have is not None and (lifted or (have.until is not None and have.until <= now)):
-                    have = None  # lifted in the store, or ended (tick lifts those)
-                if want is not None and (have is None or ends_before(have, want)):
-                    restore.append(want)  # ban_many refreshes: the longest active decision's end wins
-                elif want is None and lifted:
-                    # Only a decision the store itself marks removed is lifted: one the engine just
-                    # made and has not stored yet is absent from the store, not removed.
-                    lift.append(key)
-            banned, unbanned = await self._apply_sync(restore, lift)
-            if changes.newest is not None and (self.synced is None or changes.newest > self.synced):
-                self.synced = changes.newest
-            return banned, unbanned
+            lifted: set[tuple[str, str, str]] = set()
+            for change in changes:
+                key = (change.scope, change.value, change.action)
+                have = self.engine.active(*key)
+                if change.removed:
+                    if have is not None and have.id == change.id:
+                        # Only a decision the store itself marks removed is lifted: one the engine
+                        # just made and has not stored yet is absent from the store, not removed.
+                        self.engine.release(*key)
+                        lifted.add(key)
+                elif (
+                    (change.until is None or change.until > now)
+                    and (have is None or ends_before(have, change))
+                    and (key not in wanted or ends_before(wanted[key], change))
+                ):
+                    wanted[key] = change
+            if lifted:  # what else is still active for the lifted targets
+                values = sorted({value for _, value, _ in lifted})
+                for ref in await asyncio.to_thread(self.store.active_refs_for, values, now):
+                    key = (ref.scope, ref.value, ref.action)
+                    if key in lifted and (key not in wanted or ends_before(wanted[key], ref)):
+                        wanted[key] = ref
+            self.synced = clock
+            return await self._apply_sync(list(wanted.values()), [k for k in lifted if k not in wanted])
         finally:
             self._syncing = False
             self._last_sync = now

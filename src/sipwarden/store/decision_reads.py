@@ -33,14 +33,17 @@ class DecisionRef(NamedTuple):
     until: datetime | None
 
 
-class DecisionChanges(NamedTuple):
-    """The outcome of a poll: every (scope, value, action) touched, the ids lifted (removed), what is
-    active for the touched values now, and the newest change time seen (the next poll starts there)."""
+class DecisionChange(NamedTuple):
+    """A decision written or lifted: what it is about, until when, when it changed, and whether it was
+    lifted (removed) rather than written."""
 
-    touched: set[tuple[str, str, str]]
-    removed: set[str]
-    active: list[DecisionRef]
-    newest: datetime | None
+    id: str
+    scope: str
+    value: str
+    action: str
+    until: datetime | None
+    changed_at: datetime | None
+    removed: bool
 
 
 def _bind_time(conn: Connection, value: datetime) -> Any:
@@ -97,29 +100,32 @@ def active_refs(conn: Connection, now: datetime) -> list[DecisionRef]:
     return _refs(_rows(conn, sql, {"now": _bind_time(conn, now)}))
 
 
-def newest_change(conn: Connection) -> datetime | None:
-    """The latest `changed_at` of any decision (where a poll starts after a full read)."""
-    rows = _rows(conn, "SELECT MAX(changed_at) FROM decisions", {})
-    return _time(rows[0][0]) if rows else None
+def database_now(conn: Connection) -> datetime:
+    """The clock that stamps `changed_at`: PostgreSQL's own (one clock for every host of a fleet), or
+    this machine's for SQLite (every writer of a SQLite file runs on this machine)."""
+    if conn.dialect.name == "postgresql":
+        value = _time(_rows(conn, "SELECT now()", {})[0][0])
+        assert value is not None
+        return value
+    return datetime.now(UTC)
 
 
-def changes_since(conn: Connection, since: datetime | None, now: datetime) -> DecisionChanges:
-    """Decisions written or lifted at or after `since`, and what is active now for the values they touch."""
+def changes_since(conn: Connection, since: datetime | None) -> list[DecisionChange]:
+    """Decisions written or lifted at or after `since` (every decision when None), oldest change first."""
     params: dict[str, Any] = {}
     where = ""
     if since is not None:
         where = f" WHERE changed_at >= {_param(conn, 'since')}"
         params["since"] = _bind_time(conn, since)
-    sql = f"SELECT id, scope, value, action, changed_at, removed_at IS NOT NULL FROM decisions{where}"
-    changed = _rows(conn, sql, params)
-    touched = {(s, v, a) for _, s, v, a, _, _ in changed}
-    removed = {i for i, *_, gone in changed if gone}
-    times = [t for t in (_time(row[4]) for row in changed) if t is not None]
-    values = sorted({v for _, v, _ in touched})
-    return DecisionChanges(touched, removed, _active_for(conn, values, now), max(times, default=None))
+    sql = f"SELECT {_COLUMNS}, changed_at, removed_at IS NOT NULL FROM decisions{where} ORDER BY changed_at, id"
+    return [
+        DecisionChange(i, s, v, a, _time(u), _time(c), bool(gone))
+        for i, s, v, a, u, c, gone in _rows(conn, sql, params)
+    ]
 
 
-def _active_for(conn: Connection, values: Sequence[str], now: datetime) -> list[DecisionRef]:
+def active_for(conn: Connection, values: Sequence[str], now: datetime) -> list[DecisionRef]:
+    """The decisions about any of `values` that are active at `now`."""
     out: list[DecisionRef] = []
     for start in range(0, len(values), VALUES_PER_QUERY):
         chunk = values[start : start + VALUES_PER_QUERY]

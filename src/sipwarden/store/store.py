@@ -37,7 +37,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from sipwarden.events import Decision, Event, utcnow
 from sipwarden.store import decision_reads, migrate
-from sipwarden.store.decision_reads import DecisionChanges, DecisionRef
+from sipwarden.store.decision_reads import DecisionChange, DecisionRef
 from sipwarden.store.filters import normalize_ip
 from sipwarden.store.tables import decisions as decisions_t
 from sipwarden.store.tables import events as events_t
@@ -258,7 +258,6 @@ class Store:
         """Store `decisions` in one transaction; an id already stored is skipped."""
         if not decisions:
             return
-        written = utcnow()
         rows = [
             {
                 "id": d.id,
@@ -273,12 +272,24 @@ class Store:
                 "event_ids": list(d.event_ids),
                 "removed_at": None,
                 "removed_reason": None,
-                "changed_at": written,
             }
             for d in decisions
         ]
         with self._write() as conn:
-            conn.execute(self._insert_ignore(decisions_t), rows)
+            # Stamped inside the transaction, on the clock running Guards poll with (decision_reads).
+            stamp = self._change_stamp()
+            stmt: Insert
+            if self.dialect == "postgresql":
+                stmt = (
+                    postgresql.insert(decisions_t)
+                    .values(changed_at=stamp)
+                    .on_conflict_do_nothing(index_elements=["id"])
+                )
+            else:
+                stmt = self._insert_ignore(decisions_t)
+                for row in rows:
+                    row["changed_at"] = stamp
+            conn.execute(stmt, rows)
 
     def active_decisions(self, now: datetime) -> list[Decision]:
         """Decisions not removed and not expired at `now`, oldest first."""
@@ -297,29 +308,34 @@ class Store:
         with self.engine.connect() as conn:
             return decision_reads.active_refs(conn, now)
 
-    def newest_decision_change(self) -> datetime | None:
-        """When a decision was last written or lifted (None: no decisions)."""
+    def decision_clock(self) -> datetime:
+        """The time on the clock that stamps decision changes (PostgreSQL's, or this machine's)."""
         with self.engine.connect() as conn:
-            return decision_reads.newest_change(conn)
+            return decision_reads.database_now(conn)
 
-    def decision_changes(self, since: datetime | None, now: datetime) -> DecisionChanges:
-        """Decisions written or lifted at or after `since`, with what is active now for their values."""
+    def decision_changes(self, since: datetime | None) -> list[DecisionChange]:
+        """Decisions written or lifted at or after `since` (indexed on `changed_at`), oldest first."""
         with self.engine.connect() as conn:
-            return decision_reads.changes_since(conn, since, now)
+            return decision_reads.changes_since(conn, since)
+
+    def active_refs_for(self, values: Sequence[str], now: datetime) -> list[DecisionRef]:
+        """The lean records of the decisions about any of `values` that are active at `now`."""
+        with self.engine.connect() as conn:
+            return decision_reads.active_for(conn, values, now)
 
     def remove_decision(self, value: str, *, reason: str, now: datetime) -> int:
         """Lift every active decision about `value` (kept, marked removed); returns how many."""
         c = decisions_t.c
-        query = (
-            update(decisions_t)
-            .where(
-                c.value == normalize_value(value),
-                c.removed_at.is_(None),
-                or_(c.until.is_(None), c.until > now),
-            )
-            .values(removed_at=now, removed_reason=_clean_text(reason), changed_at=utcnow())
-        )
         with self._write() as conn:
+            query = (
+                update(decisions_t)
+                .where(
+                    c.value == normalize_value(value),
+                    c.removed_at.is_(None),
+                    or_(c.until.is_(None), c.until > now),
+                )
+                .values(removed_at=now, removed_reason=_clean_text(reason), changed_at=self._change_stamp())
+            )
             return int(conn.execute(query).rowcount)
 
     # -- named values ---------------------------------------------------------------------------------
@@ -339,6 +355,11 @@ class Store:
             conn.execute(stmt, {"key": _clean_text(key), "value": _clean_text(value)})
 
     # -- helpers --------------------------------------------------------------------------------------
+
+    def _change_stamp(self) -> Any:
+        # PostgreSQL: the server's clock (start of the transaction), the same for every host of a
+        # fleet; SQLite: this machine's clock, the one every writer of the file shares.
+        return func.now() if self.dialect == "postgresql" else utcnow()
 
     def _write(self) -> _WriteTx:
         return _WriteTx(self.engine)
