@@ -36,6 +36,7 @@ MAX_CACHE_ENTRIES: Final = 200_000
 MAX_DIALLED_ENTRIES: Final = 65_536
 
 _V = TypeVar("_V")
+_UNSEEN: Final = (-1, "")  # a form no dial string has: "not cached yet"
 #: What a dialled string reaches: (E.164, country, number type, international, risk).
 Reading = tuple[str, str | None, str, bool, RiskClass]
 
@@ -90,25 +91,24 @@ class DestinationClassifier:
     def read(self, dialled: str) -> Reading | None:
         """`reading` without its cache (for callers that cache the result themselves)."""
         if dialled.isascii() and dialled.isdigit() and len(dialled) <= MAX_DIALLED_DIGITS:
-            digits = dialled  # the usual case, which dialled_digits returns unchanged
+            digits = plain = dialled  # the usual case, which dialled_digits returns unchanged
         else:
             digits = dialled_digits(dialled)
-        if not digits.startswith("+"):
-            digits = self._strip_outside_line(digits)
-        if len(digits.lstrip("+")) < MIN_EXTERNAL_DIGITS:
+            plain = digits.lstrip("+")
+        if self.outside_line_prefixes and digits == plain:
+            digits = plain = self._strip_outside_line(digits)
+        if len(plain) < MIN_EXTERNAL_DIGITS:
             return None
         # An international or trunk prefix plus a country or area code needs 6 digits; a national
         # number without trunk prefix (NANP) is decided by its area code.
-        head = digits[:DIAL_KEY_DIGITS] if digits[0] in "0+" else digits[:NATIONAL_KEY_DIGITS]
-        key = (head, len(digits))
-        if key in self._dial_cache:
-            form = self._dial_cache[key]
-        else:
+        key = (digits[:DIAL_KEY_DIGITS] if digits[0] in "0+" else digits[:NATIONAL_KEY_DIGITS], len(digits))
+        form = self._dial_cache.get(key, _UNSEEN)
+        if form is _UNSEEN:
             form = _bounded_put(self._dial_cache, key, self._e164_form(digits))
         if form is None:
             return None
         drop, front = form
-        e164 = f"+{front}{digits.lstrip('+')[drop:]}"
+        e164 = f"+{front}{plain[drop:]}"
         key2 = (e164[:E164_KEY_CHARS], len(e164))
         info = self._e164_cache.get(key2)
         if info is None:

@@ -67,6 +67,7 @@ class FraudGuard:
         s = self.settings
         self.classifier = classifier or DestinationClassifier(s.home_country, s.outside_line_prefixes)
         self.rules: tuple[FraudRule, ...] = tuple(rules if rules is not None else default_rules(s))
+        self._checks = tuple((rule.check, rule.reason, rule.severity) for rule in self.rules)
         self.rates = RateTable(s.rates, s.default_international_rate)
         self._cooldown = s.alert_cooldown_seconds * US_PER_SECOND
         keep = max(s.burst_window_seconds, s.short_series_window_seconds, s.alert_cooldown_seconds)
@@ -144,24 +145,24 @@ class FraudGuard:
         call.concurrency = history.concurrency_at(call)
         alerts: list[FraudAlert] = []
         last = self._last_alert.get(account)
-        for rule in self.rules:
+        for check, reason, severity in self._checks:
             if last is not None:
-                then = last.get(rule.reason)
+                then = last.get(reason)
                 if then is not None and now - then < self._cooldown:
                     continue  # one alert per account and reason per cooldown
-            finding = rule.check(call, history)
+            finding = check(call, history)
             if finding is None:
                 continue
             if last is None:
                 last = self._last_alert[account] = {}
-            last[rule.reason] = now
+            last[reason] = now
             self._account_alert[account] = now
             alerts.append(
                 FraudAlert(
                     ts=call.record.start,
                     account=account,
-                    reason=rule.reason,
-                    severity=rule.severity,
+                    reason=reason,
+                    severity=severity,
                     message=finding.message,
                     calls=tuple(c.classified() for c in finding.evidence),
                     currency=self.settings.currency,

@@ -32,6 +32,8 @@ from sipwarden.sensors.cdr.readers import (
 
 #: Minutes whose start time is remembered (a day of records spans 1,440; more is cleared and refilled).
 MAX_MINUTES: Final = 100_000
+#: Accounts whose worker is remembered (a PBX has far fewer; a hostile file is only slower).
+MAX_OWNERS: Final = 100_000
 #: Durations read from a table: a call under 10,000 s (2.8 h) is the common case by far.
 _SMALL_SECONDS: Final = {"": 0, **{str(n): n for n in range(10_000)}}
 _SECONDS: Final = {f"{n:02d}": n * US_PER_SECOND for n in range(60)}
@@ -109,6 +111,7 @@ def scan_csv(
     minutes = MinuteTimes(zone)
     minute_of, small, seconds = minutes.minutes.get, _SMALL_SECONDS.get, _SECONDS.get
     feed, feed_fields = guard.feed, guard.feed_fields
+    owners: dict[str, int] = {}  # account -> its worker
     position = 0
     with path.open(encoding="utf-8", errors="replace", newline="") as fh:
         reader = csv.reader(fh)
@@ -137,8 +140,14 @@ def scan_csv(
                 )  # fmt: skip
             else:
                 account = account_of(*(row[i] if 0 <= i < n else "" for i in (i_acct, i_chan, i_src)))
-            if shards > 1 and shard_of(account, shards) != me:
-                continue
+            if shards > 1:
+                owner = owners.get(account)
+                if owner is None:
+                    if len(owners) >= MAX_OWNERS:
+                        owners.clear()
+                    owner = owners[account] = shard_of(account, shards)
+                if owner != me:
+                    continue
             alerts = None
             if n >= fast_width:
                 text = row[i_start]
