@@ -152,8 +152,13 @@ class FastPath:
             return None
         names = cast(list[str], found)
         values = [value.strip(" \t") for _, _, value in split]
-        fields = dict(zip(names, values, strict=True))
-        vias = [value for name, value in zip(names, values, strict=True) if name == "Via"]
+        # strict=False: both lists come from `split`, so their lengths are equal (and strict zip costs
+        # a third of this function's time).
+        fields = dict(zip(names, values, strict=False))
+        if names.count("Via") == 1:
+            vias = [fields["Via"]]
+        else:
+            vias = [value for name, value in zip(names, values, strict=False) if name == "Via"]
         # Only Via may repeat; a repeated single header is left to the parser's conflict rules.
         if len(names) - len(fields) != len(vias) - 1 or "" in vias or not fields.keys() >= _MANDATORY:
             return None  # (an empty Via entry is dropped by the parser's list split)
@@ -191,7 +196,7 @@ class FastPath:
         if user and persona.unknown_user == "404" and not core.policy.exists(user):
             status = 404  # as core._options: chan_pjsip answers OPTIONS for a missing endpoint with 404
         first_via = vias[0]  # the branch is read from the first Via line, as core._handle does
-        if any("," in via for via in vias):
+        if ("," in first_via) if len(vias) == 1 else any("," in via for via in vias):
             vias = [item for via in vias for item in split_header_values(via)]
             if not vias:
                 return None
@@ -226,7 +231,8 @@ class FastPath:
         tool = recognise(
             user_agent=user_agent,
             from_tag=param_after_uri(from_value, TAG),
-            branch=param_after_uri(first_via, BRANCH),
+            # recognise() reads the branch only when there is no User-Agent (svmap -c): skip the search.
+            branch=None if user_agent else param_after_uri(first_via, BRANCH),
             method="OPTIONS",
             to_user=uri_user(to_value),
         )
