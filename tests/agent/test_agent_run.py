@@ -27,11 +27,13 @@ OPTIONS = (
 )
 
 
-def hub_sources(url: str) -> list[str]:
+def hub_sources(url: str) -> list[tuple[str, str]]:
+    """(sensor, detail) of the test's events in the hub's store."""
     store = Store.open(url)
     try:
         with store.engine.connect() as conn:
-            return [r[0] for r in conn.execute(text("SELECT sensor FROM events WHERE call_id = 'agent-run-1'"))]
+            query = text("SELECT sensor, detail FROM events WHERE call_id = 'agent-run-1'")
+            return [(r[0], str(r[1])) for r in conn.execute(query)]
     except OperationalError:  # the hub process is writing right now
         return []
     finally:
@@ -62,12 +64,14 @@ async def test_run_queues_committed_events_for_the_hub(tmp_path: Path) -> None:
             for _attempt in range(3):  # UDP: a datagram may be lost even on loopback
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
                     sock.sendto(OPTIONS.encode(), ("127.0.0.1", sip_port))
-                # Only the agent writes to the hub's store: the event, with this node's name, came through it.
+                # Only the agent writes to the hub's store: the event came through it, recorded under the
+                # key's name (pbx-1), with the name this node gave itself kept as `reported_sensor`.
                 arrived = await wait_for(lambda: bool(hub_sources(hub_db)), 10)
                 if arrived:
                     break
             assert arrived
-            assert set(hub_sources(hub_db)) == {"node-1"}
+            [(sensor, detail)] = set(hub_sources(hub_db))
+            assert sensor == "pbx-1" and '"reported_sensor": "node-1"' in detail.replace('":"', '": "')
             assert await wait_for(lambda: started[0].agent is not None and started[0].agent.queue.pending() == 0, 10)
         finally:
             stop.set()
