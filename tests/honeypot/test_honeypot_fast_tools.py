@@ -13,6 +13,8 @@ from sipwarden.sensors.honeypot.sinks import ListSink
 
 from .test_hp_real_tools import _sv, run_tool
 
+pytestmark = pytest.mark.tools
+
 
 @pytest.mark.parametrize(
     ("tool", "argv", "recognised"),
