@@ -18,6 +18,7 @@ import asyncio
 import ipaddress
 import os
 import queue
+import resource
 import secrets
 import statistics
 import subprocess
@@ -33,7 +34,7 @@ from typing import Any
 from bench.common import markdown_table, set_niceness, write_results
 from sipwarden.detect import DetectSettings, Engine
 from sipwarden.enforce import Runner, make_ban
-from sipwarden.enforce.guard import Guard, firewall_bans
+from sipwarden.enforce.guard import SYNC_OVERLAP, Guard, firewall_bans
 from sipwarden.enforce.nft import NftBackend
 from sipwarden.events import Decision, utcnow
 from sipwarden.store import Store
@@ -108,6 +109,12 @@ def latency(ns: str, workdir: Path, lines: int) -> dict[str, Any]:
     }
 
 
+def _children_cpu() -> float:
+    # CPU seconds of finished child processes (nft, via `ip netns exec`).
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def bulk(ns: str, workdir: Path, count: int) -> dict[str, Any]:
     """Seconds to apply `count` bans in one go, and to reconcile them from the store after a restart."""
     runner = Runner.in_netns(ns)
@@ -133,9 +140,10 @@ def bulk(ns: str, workdir: Path, count: int) -> dict[str, Any]:
     store = Store.open(f"sqlite:///{workdir / 'bulk.db'}")  # a restarted process: a new connection
     restarted = NftBackend("bulk", runner=runner, flush_conntrack=False)
     guard = Guard(Engine(DetectSettings()), restarted, store=store)
-    started, cpu0 = time.perf_counter(), time.process_time()
+    started, cpu0, nft0 = time.perf_counter(), time.process_time(), _children_cpu()
     reconciled = asyncio.run(guard.start())
     reconcile_s, reconcile_cpu = time.perf_counter() - started, time.process_time() - cpu0
+    reconcile_nft_cpu = _children_cpu() - nft0
     after = len(restarted.list())
     # The same restart in its two halves: reading the store, and making the firewall match it.
     started, cpu0 = time.perf_counter(), time.process_time()
@@ -147,7 +155,13 @@ def bulk(ns: str, workdir: Path, count: int) -> dict[str, Any]:
     Engine(DetectSettings()).restore(active)
     restarted.reconcile(firewall_bans(active))
     firewall_s = time.perf_counter() - started
-    # A poll of a running Guard when nothing changed (every [enforce] reconcile_seconds).
+    # Polls of a running Guard (every [enforce] reconcile_seconds) when nothing changed: right after
+    # the 100,000 were written (they are re-read within SYNC_OVERLAP), and once that has passed.
+    started = time.perf_counter()
+    asyncio.run(guard.sync())
+    bulk_sync_ms = (time.perf_counter() - started) * 1000
+    time.sleep(SYNC_OVERLAP.total_seconds() + 1)
+    asyncio.run(guard.sync())
     started = time.perf_counter()
     asyncio.run(guard.sync())
     idle_sync_ms = (time.perf_counter() - started) * 1000
@@ -160,10 +174,12 @@ def bulk(ns: str, workdir: Path, count: int) -> dict[str, Any]:
         "reconciled": reconciled,
         "restart_reconcile_s": round(reconcile_s, 2),
         "restart_reconcile_cpu_s": round(reconcile_cpu, 2),
+        "restart_reconcile_nft_cpu_s": round(reconcile_nft_cpu, 2),
         "in_set_after_restart": after,
         "of_which_store_read_s": round(store_s, 2),
         "of_which_store_read_cpu_s": round(store_cpu, 2),
         "of_which_firewall_s": round(firewall_s, 2),
+        "sync_after_bulk_ms": round(bulk_sync_ms, 1),
         "idle_sync_ms": round(idle_sync_ms, 1),
     }
 

@@ -155,12 +155,22 @@ class Engine:
 
         Of several decisions about the same scope, value and action, the one that ends last stays.
         """
+        active, ends = self._active, self._ends
+        bulk = not ends  # at start: push every end, then order the heap once
         for d in decisions:
             if d.action == "ban" and d.scope == "ip":
                 self._count_offense(d.value)
-            known = self._active.get((d.scope, d.value, d.action))
+            slot = (d.scope, d.value, d.action)
+            known = active.get(slot)
             if known is None or not ends_before(d, known):
-                self._activate(d)
+                active[slot] = d
+                if d.until is not None:
+                    if bulk:
+                        ends.append((d.until, d.id, slot))
+                    else:
+                        heapq.heappush(ends, (d.until, d.id, slot))
+        if bulk:
+            heapq.heapify(ends)
 
     def active(self, scope: str, value: str, action: str) -> ActiveDecision | None:
         """The active decision about `value` with `action` (None when there is none)."""

@@ -13,7 +13,7 @@ import math
 import socket
 import subprocess
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Protocol
 
@@ -35,10 +35,14 @@ class Ban:
 
     target: Target
     until: datetime | None = None
+    #: The canonical text of `target` when the parser already made it (a reconcile renders 100,000).
+    text: str = field(default="", compare=False, repr=False)
 
     @property
     def value(self) -> str:
         """The target as text: an address, or a network in CIDR form (a /32 or /128 is an address)."""
+        if self.text:
+            return self.text
         t = self.target
         if isinstance(t, ipaddress.IPv4Address | ipaddress.IPv6Address):
             return str(t)
@@ -71,6 +75,15 @@ def parse_target(value: str | Target) -> Target:
 
 def make_ban(value: str | Target, until: datetime | None = None) -> Ban:
     """A Ban with its target validated (ValueError names the bad value)."""
+    if isinstance(value, str):
+        try:
+            packed = socket.inet_pton(socket.AF_INET, value)
+        except OSError:
+            packed = b""
+        if packed:
+            # inet_pton takes only a plain dotted quad (no spaces, no leading zeros): the text is
+            # already canonical and is kept, so it need not be rendered again.
+            return Ban(ipaddress.IPv4Address(int.from_bytes(packed, "big")), until, value)
     try:
         return Ban(parse_target(value), until)
     except ValueError:

@@ -103,7 +103,11 @@ class NftBackend:
     def reconcile(self, active: Iterable[Ban]) -> int:
         """Replace the content of every set with `active` in one transaction (no moment without bans)."""
         now = utcnow()
-        live = [(b, remaining_seconds(b.until, now)) for b in active]
+        left: dict[datetime | None, int | None] = {}  # bans imported together share their end
+        live = [
+            (b, left[b.until] if b.until in left else left.setdefault(b.until, remaining_seconds(b.until, now)))
+            for b in active
+        ]
         live = [(b, left) for b, left in live if left != 0]
         script = [f"flush set inet {self.table} {name}" for name in _SETS.values()]
         for name, items in self._by_set(live):
