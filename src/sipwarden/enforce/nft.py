@@ -154,8 +154,14 @@ class NftBackend:
         self, items: builtins.list[tuple[Ban, int | None]]
     ) -> Iterator[tuple[str, builtins.list[tuple[Ban, int | None]]]]:
         groups: dict[str, builtins.list[tuple[Ban, int | None]]] = {}
+        ban4: builtins.list[tuple[Ban, int | None]] = []
         for item in items:
-            groups.setdefault(self._set_of(item[0]), []).append(item)
+            if type(item[0].target) is ipaddress.IPv4Address:  # the bulk of any reconcile: no lookups
+                ban4.append(item)
+            else:
+                groups.setdefault(self._set_of(item[0]), []).append(item)
+        if ban4:
+            groups.setdefault(_SETS[(4, False)], []).extend(ban4)
         yield from groups.items()
 
     def _statements(self, verb: str, name: str, elements: builtins.list[str]) -> builtins.list[str]:
