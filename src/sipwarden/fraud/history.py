@@ -31,6 +31,7 @@ MAX_OVERLAP_SCAN: Final = 256
 
 US_PER_SECOND: Final = 1_000_000
 _EXACT_FLOOR_BELOW: Final = 2**32 * US_PER_SECOND
+_US_PER_HOUR: Final = 3600 * US_PER_SECOND
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US: Final = timedelta(microseconds=1)
 
@@ -145,10 +146,14 @@ class AccountHistory:
 
     def prune(self, now: int, keep: int, settle: int, budget: int) -> None:
         """Forget calls older than `keep`, settle old concurrency peaks, expire budget spend (µs)."""
-        horizon = now - keep
         recent = self.recent
-        while recent and recent[0].start < horizon:
-            self._drop_oldest()
+        if recent and recent[0].start < now - keep:
+            horizon, minima = now - keep, self._minima
+            while recent and recent[0].start < horizon:
+                recent.popleft()  # _drop_oldest, inlined: this runs for most calls
+                if minima and minima[0][1] == self._first:
+                    minima.popleft()
+                self._first += 1
         pending = self.pending_peaks
         if pending and pending[0][0] < now - settle:
             settle_before = now - settle
@@ -230,7 +235,7 @@ class AccountHistory:
         self.calls_total += 1
         if call.country:
             self.countries.add(call.country)
-        hour = _hour(start)
+        hour = start // _US_PER_HOUR if 0 <= start < _EXACT_FLOOR_BELOW else _hour(start)
         counts = self.hour_counts
         if hour in counts:
             counts[hour] += 1
@@ -260,5 +265,5 @@ def _hour(us: int) -> int:
     # as a float, truncated toward zero. Until 2106 (2**32 s) floats are fine-grained enough that
     # this equals integer floor division, which is much cheaper than dividing a large int.
     if 0 <= us < _EXACT_FLOOR_BELOW:
-        return us // (3600 * US_PER_SECOND)
+        return us // _US_PER_HOUR
     return int(us / US_PER_SECOND) // 3600
