@@ -2,7 +2,8 @@
 
 A PBX dials the same few prefixes all day, so classification is cached on leading digits and
 length: number plans are prefix trees, so two strings that agree there reach the same country and
-number type, and the E.164 form is rebuilt from each string's own tail.
+number type, and the E.164 form is rebuilt from each string's own tail. `reading` also remembers
+whole dialled strings (the same numbers recur); `read` leaves that to callers with their own cache.
 """
 
 from __future__ import annotations
