@@ -108,21 +108,25 @@ class Guard:
         if self._started is not None:
             return self._started
         now = now or utcnow()
-        await asyncio.to_thread(self.backend.setup)
-        count = await asyncio.to_thread(self._reconcile, now)
+        # The firewall's tables are made while the store is read, and the engine learns what is
+        # active while the firewall loads it: on two cores a restart costs little more than its
+        # longest step.
+        active, _ = await asyncio.gather(
+            asyncio.to_thread(self._read_active, now), asyncio.to_thread(self.backend.setup)
+        )
+        load = asyncio.ensure_future(asyncio.to_thread(self.backend.reconcile, firewall_bans(active)))
+        self.engine.restore(active)
+        count = await load
         log.info("firewall reconciled with the store: %d active bans (%s backend)", count, self.backend.name)
         self._started = count
         self._last_sync = now
         return count
 
-    def _reconcile(self, now: datetime) -> int:
-        # In one thread: the lean read, the engine's memory of what is active, one firewall load.
-        active: Sequence[ActiveDecision] = []
-        if self.store is not None:
-            self.synced = self.store.decision_clock()  # before the read: nothing falls between
-            active = self.store.active_refs(now)
-        self.engine.restore(active)
-        return self.backend.reconcile(firewall_bans(active))
+    def _read_active(self, now: datetime) -> Sequence[ActiveDecision]:
+        if self.store is None:
+            return []
+        self.synced = self.store.decision_clock()  # before the read: nothing falls between
+        return self.store.active_refs(now)
 
     async def sync(self, now: datetime | None = None) -> tuple[int, int]:
         """Apply decisions written or lifted in the store by others since the last sync.
