@@ -115,3 +115,21 @@ def test_a_full_table_forgets_the_sources_idle_for_longest() -> None:
     assert len(table) == 901 and 5000 in table
     assert all(k not in table for k in range(0, 1000, 100))  # a tick of 0 s: idle for longest
     assert all(k in table for k in range(50, 1000, 100))
+
+
+def test_ipv6_and_ipv4_sources_keep_separate_state() -> None:
+    import ipaddress
+
+    from sipwarden.detect.tracker import key_of
+
+    table = SourceTable([60.0], users_window=600, max_sources=10)
+    v4 = key_of(ipaddress.ip_address("0.0.0.1"))
+    v6 = key_of(ipaddress.ip_address("::1"))  # the same integer value as 0.0.0.1
+    a = table.touch(v4, at(0), "a", "alice")
+    b = table.touch(v6, at(0), "b", "bob")
+    assert a != b and table.count(a, 0, 3) == 3 and table.count(b, 0, 1) == 1
+    assert table.usernames(b) == ("bob",) and table.evidence_ids(a) == ("a",)
+    table.forget(v6)
+    assert v6 not in table and v4 in table and len(table) == 1
+    assert table.touch(v6, at(1), "c", None) == b  # the freed slot is used again, empty
+    assert table.evidence_ids(b) == ("c",) and table.count(b, 0, 1) == 1
