@@ -173,8 +173,10 @@ async def test_sync_on_postgresql_uses_the_server_clock(postgres_fresh_url: str)
         await guard.start()
         a, b = manual("192.0.2.101"), manual("192.0.2.102", hours=None)
         other.add_decisions([a, b])
-        [stamp] = {c.changed_at for c in mine.decision_changes(None)}
-        assert stamp is not None and abs((stamp - mine.decision_clock()).total_seconds()) < 60
+        with mine.engine.connect() as conn:
+            [stamp] = {r[0] for r in conn.exec_driver_sql("SELECT changed_at FROM decisions")}
+        assert abs((stamp - mine.decision_clock()).total_seconds()) < 60  # the server's clock, one stamp
+        assert {c.id for c in mine.decision_changes(mine.decision_clock() - timedelta(seconds=60))} == {a.id, b.id}
         assert await guard.sync() == (2, 0)
         other.remove_decision("192.0.2.102", reason="r", now=utcnow())
         assert await guard.sync() == (0, 1)

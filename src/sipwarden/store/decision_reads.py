@@ -34,15 +34,13 @@ class DecisionRef(NamedTuple):
 
 
 class DecisionChange(NamedTuple):
-    """A decision written or lifted: what it is about, until when, when it changed, and whether it was
-    lifted (removed) rather than written."""
+    """A decision written or lifted: what it is about, until when, and whether it was lifted (removed)."""
 
     id: str
     scope: str
     value: str
     action: str
     until: datetime | None
-    changed_at: datetime | None
     removed: bool
 
 
@@ -111,16 +109,20 @@ def database_now(conn: Connection) -> datetime:
 
 
 def changes_since(conn: Connection, since: datetime | None) -> list[DecisionChange]:
-    """Decisions written or lifted at or after `since` (every decision when None), oldest change first."""
+    """Decisions written or lifted at or after `since` (every decision when None), in no order.
+
+    Right after a bulk write every poll within the overlap re-reads those rows, so a row costs a
+    tuple and at most one time parse here.
+    """
     params: dict[str, Any] = {}
     where = ""
     if since is not None:
         where = f" WHERE changed_at >= {_param(conn, 'since')}"
         params["since"] = _bind_time(conn, since)
-    sql = f"SELECT {_COLUMNS}, changed_at, removed_at IS NOT NULL FROM decisions{where} ORDER BY changed_at, id"
+    sql = f"SELECT {_COLUMNS}, removed_at IS NOT NULL FROM decisions{where}"
     return [
-        DecisionChange(i, s, v, a, _time(u), _time(c), bool(gone))
-        for i, s, v, a, u, c, gone in _rows(conn, sql, params)
+        DecisionChange(i, s, v, a, None if u is None else _time(u), bool(gone))
+        for i, s, v, a, u, gone in _rows(conn, sql, params)
     ]
 
 

@@ -314,7 +314,7 @@ class Store:
             return decision_reads.database_now(conn)
 
     def decision_changes(self, since: datetime | None) -> list[DecisionChange]:
-        """Decisions written or lifted at or after `since` (indexed on `changed_at`), oldest first."""
+        """Decisions written or lifted at or after `since` (indexed on `changed_at`), in no order."""
         with self.engine.connect() as conn:
             return decision_reads.changes_since(conn, since)
 
