@@ -184,3 +184,21 @@ async def test_sync_on_postgresql_uses_the_server_clock(postgres_fresh_url: str)
     finally:
         mine.close()
         other.close()
+
+
+async def test_a_lifted_ban_replaced_by_a_shorter_one_keeps_only_the_new_one(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    backend = DryRunBackend()
+    guard = Guard(Engine(DetectSettings(ban_time="1d")), backend, store=store)
+    try:
+        await guard.start()
+        [d] = await guard.handle(Event(ts=utcnow(), kind="probe", source="asterisk", src_ip="192.0.2.95", tool="x"))
+        store.remove_decision("192.0.2.95", reason="too long", now=utcnow())
+        short = manual("192.0.2.95", hours=0.25)
+        store.add_decisions([short])
+        assert await guard.sync() == (1, 0)  # re-banned with the new end, never left open
+        active = guard.engine.active("ip", "192.0.2.95", "ban")
+        assert active is not None and active.id == short.id and d.until != short.until
+        assert banned(backend) == {"192.0.2.95": short.until}
+    finally:
+        store.close()

@@ -153,9 +153,11 @@ class Guard:
                     if have is not None and have.id == change.id:
                         # Only a decision the store itself marks removed is lifted: one the engine
                         # just made and has not stored yet is absent from the store, not removed.
-                        self.engine.release(*key)
                         lifted.add(key)
-                elif (
+                    continue
+                if key in lifted:
+                    have = None
+                if (
                     (change.until is None or change.until > now)
                     and (have is None or ends_before(have, change))
                     and (key not in wanted or ends_before(wanted[key], change))
@@ -168,6 +170,8 @@ class Guard:
                     if key in lifted and (key not in wanted or ends_before(wanted[key], ref)):
                         wanted[key] = ref
             self.synced = clock
+            for key in lifted:
+                self.engine.release(*key)
             return await self._apply_sync(list(wanted.values()), [k for k in lifted if k not in wanted])
         finally:
             self._syncing = False
