@@ -36,7 +36,7 @@ MAX_MINUTES: Final = 100_000
 MAX_OWNERS: Final = 100_000
 #: Durations read from a table: a call under 10,000 s (2.8 h) is the common case by far.
 _SMALL_SECONDS: Final = {"": 0, **{str(n): n for n in range(10_000)}}
-_SECONDS: Final = {f"{n:02d}": n * US_PER_SECOND for n in range(60)}
+_SECONDS: Final = {f":{n:02d}": n * US_PER_SECOND for n in range(60)}
 # The minute part of the usual CDR time; anything else goes through parse_time.
 _MINUTE: Final = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d", re.ASCII)
 assert all(0 <= n <= MAX_DURATION_SECONDS for n in _SMALL_SECONDS.values())
@@ -97,10 +97,12 @@ def scan_csv(
     names = check_columns(columns)
     index = {name: i for i, name in enumerate(names) if name != "-"}
     i_start, i_dst = index["start"], index["dst"]
-    i_end, i_dur, i_bill = index.get("end", -1), index.get("duration", -1), index.get("billsec", -1)
-    i_acct, i_chan, i_src = index.get("accountcode", -1), index.get("channel", -1), index.get("src", -1)
     needed = max(i_start, i_dst) + 1
-    fast_width = max(index.values()) + 1  # rows this wide have every mapped column
+    used = [index.get(name, -1) for name in ("end", "duration", "billsec", "accountcode", "channel", "src")]
+    i_end, i_dur, i_bill, i_acct, i_chan, i_src = used
+    # Rows this wide have every column the fast path reads (mappings without one of them always
+    # take the full parser).
+    fast_width = max(index.values()) + 1 if min(used) >= 0 else 1 << 30
     parse = row_parser(names, zone)
     name = str(path)
     me, shards = shard
@@ -117,68 +119,72 @@ def scan_csv(
         reader = csv.reader(fh)
         while True:
             try:
-                row = next(reader)
-            except StopIteration:
+                for row in reader:
+                    n = len(row)
+                    if not n:
+                        continue
+                    position += 1
+                    if n < needed:
+                        if me == 0:
+                            yield position, BadRow(reader.line_num, f"{n} columns, expected at least {needed}")
+                        continue
+                    if n >= fast_width:
+                        account = account_of(row[i_acct], row[i_chan], row[i_src])
+                    else:
+                        account = account_of(*(row[i] if 0 <= i < n else "" for i in (i_acct, i_chan, i_src)))
+                    if shards > 1:
+                        owner = owners.get(account)
+                        if owner is None:
+                            if len(owners) >= MAX_OWNERS:
+                                owners.clear()
+                            owner = owners[account] = shard_of(account, shards)
+                        if owner != me:
+                            continue
+                    line = reader.line_num
+                    alerts = None
+                    if n >= fast_width:
+                        # "YYYY-MM-DD HH:MM" + ":SS": the minute from the cache, the seconds from a
+                        # table keyed with their colon, so nothing else can pass for this shape.
+                        text = row[i_start]
+                        sec = seconds(text[16:])
+                        base = minute_of(text[:16]) if sec is not None else None
+                        if base is None and sec is not None:
+                            base = minutes.start(text[:16])
+                        dst = row[i_dst].strip()
+                        duration, billsec = small(row[i_dur]), small(row[i_bill])
+                        if (
+                            base is not None
+                            and sec is not None
+                            and dst
+                            and duration is not None
+                            and billsec is not None
+                        ):
+                            start = base + sec
+                            text = row[i_end]
+                            stop: int | None = None
+                            if not text:
+                                stop = start + duration * US_PER_SECOND
+                            else:
+                                end_sec = seconds(text[16:])
+                                if end_sec is not None:
+                                    end_base = minute_of(text[:16])
+                                    if end_base is None:
+                                        end_base = minutes.start(text[:16])
+                                    if end_base is not None:
+                                        stop = end_base + end_sec
+                            if stop is not None:
+                                alerts = feed_fields(account, dst, start, stop, billsec, build, row, line)
+                    if alerts is None:  # an unusual field: the full parser decides
+                        try:
+                            record = parse(row, f"{name}:{line}")
+                        except CdrFormatError as exc:
+                            yield position, BadRow(line, str(exc))
+                            continue
+                        alerts = feed(record)
+                    for alert in alerts:
+                        yield position, alert
                 return
             except csv.Error as exc:
                 position += 1
                 if me == 0:
                     yield position, BadRow(reader.line_num, f"not CSV: {exc}")
-                continue
-            if not row:
-                continue
-            position += 1
-            line = reader.line_num
-            n = len(row)
-            if n < needed:
-                if me == 0:
-                    yield position, BadRow(line, f"{n} columns, expected at least {needed}")
-                continue
-            if n >= fast_width:
-                account = account_of(
-                    row[i_acct] if i_acct >= 0 else "", row[i_chan] if i_chan >= 0 else "", row[i_src] if i_src >= 0 else ""
-                )  # fmt: skip
-            else:
-                account = account_of(*(row[i] if 0 <= i < n else "" for i in (i_acct, i_chan, i_src)))
-            if shards > 1:
-                owner = owners.get(account)
-                if owner is None:
-                    if len(owners) >= MAX_OWNERS:
-                        owners.clear()
-                    owner = owners[account] = shard_of(account, shards)
-                if owner != me:
-                    continue
-            alerts = None
-            if n >= fast_width:
-                text = row[i_start]
-                base = minute_of(text[:16]) if len(text) == 19 and text[16] == ":" else None
-                if base is None and len(text) == 19 and text[16] == ":":
-                    base = minutes.start(text[:16])
-                sec = seconds(text[17:]) if base is not None else None
-                dst = row[i_dst].strip()
-                duration = small(row[i_dur]) if i_dur >= 0 else 0
-                billsec = small(row[i_bill]) if i_bill >= 0 else 0
-                if base is not None and sec is not None and dst and duration is not None and billsec is not None:
-                    start = base + sec
-                    text = row[i_end] if i_end >= 0 else ""
-                    if not text:
-                        stop: int | None = start + duration * US_PER_SECOND
-                    elif len(text) == 19 and text[16] == ":":
-                        end_base = minute_of(text[:16])
-                        if end_base is None:
-                            end_base = minutes.start(text[:16])
-                        end_sec = seconds(text[17:])
-                        stop = end_base + end_sec if end_base is not None and end_sec is not None else None
-                    else:
-                        stop = None
-                    if stop is not None:
-                        alerts = feed_fields(account, dst, start, stop, billsec, build, row, line)
-            if alerts is None:  # an unusual field: the full parser decides
-                try:
-                    record = parse(row, f"{name}:{line}")
-                except CdrFormatError as exc:
-                    yield position, BadRow(line, str(exc))
-                    continue
-                alerts = feed(record)
-            for alert in alerts:
-                yield position, alert
