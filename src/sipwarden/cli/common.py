@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from sipwarden.config import ConfigError, Settings, load_settings
 
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    import asyncio
+
+    from rich.console import Console
+
+
+class _StderrConsole:
+    """rich's Console on stderr, made on first use: importing rich costs every command ~40 ms of start-up."""
+
+    def __init__(self) -> None:
+        self._console: Console | None = None
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        """`rich.console.Console.print` to stderr."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True)
+        self._console.print(*objects, **options)
+
+
+err_console = _StderrConsole()
 
 ConfigOption = Annotated[
     Path | None,
@@ -50,6 +67,9 @@ def load(config: Path | None, db: str | None) -> Settings:
 
 def run_until_signal(job: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     """Run `job(stop)` in a new event loop; SIGINT and SIGTERM set `stop` so every part shuts down cleanly."""
+    import asyncio
+    import contextlib
+    import signal
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -5,18 +5,38 @@ See docs/enforcement.md. `build_backend` is the one place that lists the backend
 
 from __future__ import annotations
 
-from sipwarden.enforce.backend import Ban, BanBackend, EnforceError, Runner, make_ban
-from sipwarden.enforce.dryrun import DryRunBackend
-from sipwarden.enforce.ipset import IpsetBackend
-from sipwarden.enforce.iptables import IptablesBackend
-from sipwarden.enforce.nft import NftBackend
-from sipwarden.enforce.settings import EnforceSettings
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sipwarden.enforce.backend import Ban, BanBackend, EnforceError, Runner, make_ban
+    from sipwarden.enforce.settings import EnforceSettings
 
 __all__ = ["Ban", "BanBackend", "EnforceError", "Runner", "build_backend", "make_ban"]
+
+# The public names load on first use (PEP 562): the configuration imports `enforce/settings.py`,
+# and commands that never touch a firewall (`sipwarden parse`) need not load the backends.
+_LAZY: dict[str, str] = {
+    name: "sipwarden.enforce.backend" for name in ("Ban", "BanBackend", "EnforceError", "Runner", "make_ban")
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 def build_backend(settings: EnforceSettings, *, name: str | None = None, runner: Runner | None = None) -> BanBackend:
     """The backend named by `name` (or `[enforce] backend`), configured from `settings`."""
+    from sipwarden.enforce.dryrun import DryRunBackend
+    from sipwarden.enforce.ipset import IpsetBackend
+    from sipwarden.enforce.iptables import IptablesBackend
+    from sipwarden.enforce.nft import NftBackend
+
     chosen = name or settings.backend
     if chosen == "nft":
         return NftBackend(settings.table, runner=runner, flush_conntrack=settings.flush_conntrack)

@@ -9,9 +9,15 @@ The public API:
 * `PATTERNS`: every pattern with its labelled samples (docs/logs.md)
 """
 
-from sipwarden.sensors.logs.follow import LogFollower
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from sipwarden.sensors.logs.parser import FORMATS, PATTERNS, LineParser, ParseResult, detect_format
 from sipwarden.sensors.logs.reading import make_parser, parse_file, parse_lines
+
+if TYPE_CHECKING:
+    from sipwarden.sensors.logs.follow import LogFollower
 
 __all__ = [
     "FORMATS",
@@ -24,3 +30,13 @@ __all__ = [
     "parse_file",
     "parse_lines",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The tailer (asyncio, inotify, journald) loads on first use (PEP 562): `sipwarden parse`
+    # reads whole files and starts faster without it.
+    if name == "LogFollower":
+        from sipwarden.sensors.logs.follow import LogFollower
+
+        return LogFollower
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

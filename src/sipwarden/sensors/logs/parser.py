@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
-from sipwarden.events import Event, EventSource
+from sipwarden.events import Event, EventKind, EventSource
 from sipwarden.sensors.logs import asterisk, asterisk_security, freeswitch, kamailio
-from sipwarden.sensors.logs.patterns import Family, Pattern, check_patterns
+from sipwarden.sensors.logs.patterns import Family, Found, Pattern, check_patterns
 from sipwarden.sensors.logs.prefix import (
+    LeadingTimes,
     TimeContext,
     parse_epoch_time,
     parse_iso_time,
-    parse_leading_time,
     strip_ansi,
     unwrap_json,
 )
@@ -77,14 +77,94 @@ _SNIFFERS: Final[dict[str, re.Pattern[str]]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+#: What `LineParser` needs to build the Event of a recognised line when it is first asked for.
+_Draft = tuple["LineParser", "Pattern", "Found", EventKind, Family, str, str, "datetime | None"]
+
+
 class ParseResult:
-    """One line the parser looked at: its event (None for informational or missed lines)."""
+    """One line the parser looked at: its event (None for informational or missed lines).
+
+    `kind` is the kind of the event, known at once. The Event itself (its id, its time and two
+    dozen fields) is built when `event` is first read: a summary that counts patterns and kinds,
+    as `sipwarden parse` prints, does not pay for Events nobody reads, which is half the cost of
+    a recognised line. Read-only, like a frozen dataclass.
+    """
+
+    __slots__ = ("_draft", "_event", "kind", "line_no", "pattern_id", "raw")
 
     line_no: int
     raw: str
-    event: Event | None
     pattern_id: str | None  # None: the line looks relevant but no pattern explains it
+    kind: EventKind | None  # the kind of `event`; None when the line has no event
+    _event: Event | None
+    _draft: _Draft | None
+
+    def __init__(self, line_no: int, raw: str, event: Event | None, pattern_id: str | None) -> None:
+        _set_line_no(self, line_no)
+        _set_raw(self, raw)
+        _set_pattern_id(self, pattern_id)
+        _set_kind(self, event.kind if event is not None else None)
+        _set_event(self, event)
+        _set_draft(self, None)
+
+    @classmethod
+    def drafted(cls, line_no: int, raw: str, pattern_id: str, kind: EventKind, draft: _Draft) -> ParseResult:
+        """A result whose Event is built from `draft` on first use."""
+        result = cls.__new__(cls)
+        _set_line_no(result, line_no)
+        _set_raw(result, raw)
+        _set_pattern_id(result, pattern_id)
+        _set_kind(result, kind)
+        _set_event(result, None)
+        _set_draft(result, draft)
+        return result
+
+    @property
+    def event(self) -> Event | None:
+        """The Event this line stands for (built once, on first use), or None."""
+        draft = self._draft
+        if draft is not None:
+            _set_event(self, draft[0].build_event(*draft[1:]))
+            _set_draft(self, None)
+        return self._event
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"ParseResult is read-only (cannot set {name!r})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"ParseResult is read-only (cannot delete {name!r})")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ParseResult):
+            return NotImplemented
+        return (self.line_no, self.raw, self.event, self.pattern_id) == (
+            other.line_no,
+            other.raw,
+            other.event,
+            other.pattern_id,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # equal results compare their events: like a dataclass
+
+    def __repr__(self) -> str:
+        return (
+            f"ParseResult(line_no={self.line_no!r}, raw={self.raw!r}, event={self.event!r}, "
+            f"pattern_id={self.pattern_id!r})"
+        )
+
+
+def _setter(name: str) -> Callable[[ParseResult, Any], None]:
+    # The attributes are set through their slot descriptors: `__setattr__` refuses every change.
+    setter: Callable[[ParseResult, Any], None] = ParseResult.__dict__[name].__set__
+    return setter
+
+
+_set_line_no = _setter("line_no")
+_set_raw = _setter("raw")
+_set_pattern_id = _setter("pattern_id")
+_set_kind = _setter("kind")
+_set_event = _setter("_event")
+_set_draft = _setter("_draft")
 
 
 def detect_format(lines: Iterable[str]) -> str | None:
@@ -140,6 +220,18 @@ class LineParser:
                 by_trigger.setdefault(p.trigger, []).append(p)
         self._by_trigger = {t: tuple(ps) for t, ps in by_trigger.items()}
         self._triggers = tuple(self._by_trigger)
+        # The order in which a line's patterns are tried: family by family (each with its own
+        # envelope), then trigger by trigger in table order, then pattern by pattern.
+        self._plan = tuple(
+            (
+                ENVELOPES[family],
+                "file" in ENVELOPES[family].groupindex,
+                family,
+                {t: tuple(p for p in ps if p.family == family) for t, ps in self._by_trigger.items()},
+            )
+            for family in families
+        )
+        self._times = LeadingTimes(self.time)
 
     def parse_line(self, line: str, line_no: int = 0) -> ParseResult | None:
         """Parse one line (newline optional). None when the line is noise."""
@@ -150,23 +242,23 @@ class LineParser:
         """Parse a block of whole lines fast: only lines containing a trigger reach Python code."""
         self.stats.lines += text.count("\n") + (0 if text.endswith("\n") or not text else 1)
         needles = self._triggers + (RELEVANT_WORDS if self.report_missed else ())
-        starts: set[int] = set()
+        size = len(text)
+        ends: dict[int, int] = {}  # start of a line holding a needle -> its end
         find, rfind = text.find, text.rfind
         for needle in needles:
             i = find(needle)
             while i != -1:
-                start = rfind("\n", 0, i) + 1
-                starts.add(start)
                 end = find("\n", i)
                 if end == -1:
-                    break
+                    end = size
+                ends[rfind("\n", 0, i) + 1] = end
                 i = find(needle, end)
         line_no, prev = first_line_no, 0
-        for start in sorted(starts):
-            line_no += text.count("\n", prev, start)
+        count, parse = text.count, self._parse
+        for start in sorted(ends):
+            line_no += count("\n", prev, start)
             prev = start
-            end = find("\n", start)
-            result = self._parse(text[start : end if end != -1 else len(text)], line_no)
+            result = parse(text[start : ends[start]], line_no)
             if result is not None:
                 yield result
 
@@ -189,42 +281,73 @@ class LineParser:
             opened = unwrap_json(text, self.time)
             if opened is not None:
                 text, env_ts = opened.text, opened.ts
-        text = strip_ansi(text)
-        for family in self._families:
-            env = ENVELOPES[family].match(text)
-            message = text[env.end() :] if env else text
-            source_file = (env.groupdict().get("file") or "") if env else ""
+        if "\x1b" in text or "#033[" in text:
+            text = strip_ansi(text)
+        for envelope, has_file, family, by_trigger in self._plan:
+            env = envelope.match(text)
+            if env is not None:
+                message = text[env.end() :]
+                source_file = (env.group("file") or "") if has_file else ""
+            else:
+                message, source_file = text, ""
             for trigger in candidates:
-                for pattern in self._by_trigger[trigger]:
-                    if pattern.family != family or (pattern.files and not source_file.endswith(pattern.files)):
+                for pattern in by_trigger[trigger]:
+                    if pattern.files and not source_file.endswith(pattern.files):
                         continue
                     found = pattern.find(message)
-                    if found is None:
-                        continue
-                    self.stats.matched[pattern.id] += 1
-                    if found.kind is None:
-                        return ParseResult(line_no, raw, None, pattern.id)
-                    ts = self._time(found.ts_text, env_ts, text)
-                    detail = {"pattern": pattern.id, "reason": found.reason, **found.detail}
-                    kind = found.kind
-                    fields = dict(found.fields)
-                    if found.error is not None:
-                        kind = "malformed"
-                        detail["error"] = found.error
-                        fields = {k: v for k, v in fields.items() if k not in ("src_ip", "src_port")}
-                        self.stats.malformed += 1
-                    event = Event(
-                        ts=ts,
-                        kind=kind,
-                        source=self._source(family, text),
-                        sensor=self.sensor,
-                        raw=raw,
-                        detail=detail,
-                        **fields,
-                    )
-                    self.stats.events += 1
-                    return ParseResult(line_no, raw, event, pattern.id)
+                    if found is not None:
+                        return self._found(pattern, found, family, text, raw, env_ts, line_no)
         return self._missed(raw, line_no)
+
+    def _found(
+        self,
+        pattern: Pattern,
+        found: Found,
+        family: Family,
+        text: str,
+        raw: str,
+        env_ts: datetime | None,
+        line_no: int,
+    ) -> ParseResult:
+        self.stats.matched[pattern.id] += 1
+        kind = found.kind
+        if kind is None:
+            return ParseResult(line_no, raw, None, pattern.id)
+        if found.error is not None:
+            kind = "malformed"
+            self.stats.malformed += 1
+        self.stats.events += 1
+        return ParseResult.drafted(
+            line_no, raw, pattern.id, kind, (self, pattern, found, kind, family, text, raw, env_ts)
+        )
+
+    def build_event(
+        self,
+        pattern: Pattern,
+        found: Found,
+        kind: EventKind,
+        family: Family,
+        text: str,
+        raw: str,
+        env_ts: datetime | None,
+    ) -> Event:
+        """The Event of a line `pattern` recognised (see `ParseResult.event`)."""
+        detail = {"pattern": pattern.id, "reason": found.reason}
+        if found.detail:
+            detail.update(found.detail)
+        fields = found.fields
+        if found.error is not None:
+            detail["error"] = found.error
+            fields = {k: v for k, v in fields.items() if k not in ("src_ip", "src_port")}
+        return Event(
+            ts=self._time(found.ts_text, env_ts, text),
+            kind=kind,
+            source=self._source(family, text),
+            sensor=self.sensor,
+            raw=raw,
+            detail=detail,
+            **fields,
+        )
 
     def _missed(self, raw: str, line_no: int) -> ParseResult | None:
         if self.report_missed and any(w in raw for w in RELEVANT_WORDS):
@@ -239,7 +362,7 @@ class LineParser:
                 return ts
         if env_ts is not None:
             return env_ts
-        ts = parse_leading_time(text, self.time)
+        ts = self._times.parse(text)
         if ts is not None:
             return ts
         # journald short output carries no date: the newest time the line can have.

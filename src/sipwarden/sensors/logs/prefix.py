@@ -119,6 +119,37 @@ def _date_of(text: str, ctx: TimeContext) -> datetime | None:
     return ts.astimezone(UTC)
 
 
+class LeadingTimes:
+    """`parse_leading_time` for one `TimeContext`, remembering the dates it has read.
+
+    A log repeats the same second on many lines; one parser asks for thousands of dates per second,
+    and a plain dict keyed by the date text is cheaper than `_date_of`'s cache keyed by text and
+    context (hashing the context costs more than the lookup).
+    """
+
+    def __init__(self, ctx: TimeContext) -> None:
+        self.ctx = ctx
+        # Without a year hint or a reference, a year-less date depends on the clock: not kept.
+        self._keep_yearless = ctx.reference is not None or ctx.year_hint is not None
+        self._known: dict[str, datetime | None] = {}
+
+    def parse(self, line: str) -> datetime | None:
+        """The date at the start of `line` as aware UTC, or None (see `parse_leading_time`)."""
+        m = _DATE_RE.match(line)
+        if m is None:
+            return None
+        text = m.group(0)
+        known = self._known
+        if text in known:
+            return known[text]
+        ts = _date_of.__wrapped__(text, self.ctx)
+        if self._keep_yearless or m.group("y") is not None:
+            if len(known) >= DATE_CACHE_SIZE:
+                known.clear()
+            known[text] = ts
+        return ts
+
+
 def parse_epoch_time(value: str) -> datetime | None:
     """Asterisk's old EventTV (`1368439853-500975`: seconds-microseconds) or a plain epoch."""
     sec, _, usec = value.partition("-")
