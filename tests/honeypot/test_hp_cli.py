@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import signal
 import socket
@@ -86,17 +85,20 @@ def test_bad_options_are_named_and_exit_2(tmp_path: Path, args: list[str], messa
     assert message in result.output
 
 
-def test_tls_without_certificate_says_what_to_do(tmp_path: Path) -> None:
-    if importlib.util.find_spec("cryptography") is not None:
-        pytest.skip("cryptography is installed: a self-signed certificate would be made")
+def test_tls_with_unreadable_certificate_names_the_files(tmp_path: Path) -> None:
     config = tmp_path / "hp.toml"
     config.write_text(f'[general]\ndata_dir = "{tmp_path}"\n')
+    missing = tmp_path / "missing.pem"
     result = CliRunner().invoke(
         app,
         [
             "honeypot",
             "--listen",
             f"tls:127.0.0.1:{_free_port()}",
+            "--tls-cert",
+            str(missing),
+            "--tls-key",
+            str(missing),
             "--config",
             str(config),
             "--db",
@@ -104,4 +106,4 @@ def test_tls_without_certificate_says_what_to_do(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 2
-    assert "--tls-cert" in result.output and "cryptography" in result.output
+    assert "cannot load TLS certificate" in result.output and "missing.pem" in result.output

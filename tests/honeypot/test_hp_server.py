@@ -174,17 +174,6 @@ async def test_tls_listener(tmp_path: Path) -> None:
     assert [e.transport for e in sink.events] == ["tls"]
 
 
-def test_tls_without_certificate_or_cryptography_is_a_clear_error(tmp_path: Path) -> None:
-    import importlib.util
-
-    from sipwarden.sensors.honeypot.tls import TlsSetupError
-
-    if importlib.util.find_spec("cryptography") is not None:
-        pytest.skip("cryptography is installed: a self-signed certificate is made instead")
-    with pytest.raises(TlsSetupError, match="--tls-cert"):
-        Honeypot(HoneypotSettings(), ListSink(), data_dir=tmp_path, listen=["tls:127.0.0.1:0"])
-
-
 @pytest.mark.parametrize(
     ("spec", "ok"),
     [("udp:127.0.0.1:5060", True), ("tls:[::1]:5061", True), ("sctp:1.2.3.4:5", False), ("udp:host:5060", False),
