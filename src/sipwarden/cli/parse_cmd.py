@@ -79,9 +79,10 @@ def parse(
         kinds: Counter[str] = Counter()
         started = time.perf_counter()
         for result in parse_file(path, parser=parser):
-            if result.event is not None:
-                kinds[result.event.kind] += 1
-                if as_json:
+            # `kind` is known without building the Event: the summary builds none.
+            if result.kind is not None:
+                kinds[result.kind] += 1
+                if as_json and result.event is not None:
                     out.write(json.dumps(result.event.to_dict(), ensure_ascii=False) + "\n")
             elif result.pattern_id is None and len(shown_missed) < missed_max:
                 shown_missed.append((result.line_no, result.raw))

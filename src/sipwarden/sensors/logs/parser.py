@@ -232,6 +232,9 @@ class LineParser:
             for family in families
         )
         self._times = LeadingTimes(self.time)
+        needles = self._triggers + (RELEVANT_WORDS if report_missed else ())
+        self._needles = needles
+        self._byte_needles = tuple(n.encode("utf-8") for n in needles)
 
     def parse_line(self, line: str, line_no: int = 0) -> ParseResult | None:
         """Parse one line (newline optional). None when the line is noise."""
@@ -241,11 +244,10 @@ class LineParser:
     def scan_text(self, text: str, first_line_no: int = 1) -> Iterator[ParseResult]:
         """Parse a block of whole lines fast: only lines containing a trigger reach Python code."""
         self.stats.lines += text.count("\n") + (0 if text.endswith("\n") or not text else 1)
-        needles = self._triggers + (RELEVANT_WORDS if self.report_missed else ())
         size = len(text)
         ends: dict[int, int] = {}  # start of a line holding a needle -> its end
         find, rfind = text.find, text.rfind
-        for needle in needles:
+        for needle in self._needles:
             i = find(needle)
             while i != -1:
                 end = find("\n", i)
@@ -261,6 +263,42 @@ class LineParser:
             result = parse(text[start : ends[start]], line_no)
             if result is not None:
                 yield result
+
+    def scan_bytes(self, data: bytes, first_line_no: int = 1) -> Iterator[ParseResult]:
+        """`scan_text` of `data` decoded as UTF-8 (undecodable bytes escaped), with the same results.
+
+        A block of pure ASCII is searched as bytes: only the lines holding a trigger are decoded,
+        and lines are counted with `bytes.replace`, which runs on memchr/memcpy; `count("\\n")`
+        tests byte by byte and cost as much as every trigger search together. Any other block is
+        decoded first: an escaped undecodable byte (`\\xad`) is text a trigger could match.
+        """
+        if not data.isascii():
+            yield from self.scan_text(data.decode("utf-8", "backslashreplace"), first_line_no)
+            return
+        size = len(data)
+        ends: dict[int, int] = {}  # start of a line holding a needle -> its end
+        find, rfind = data.find, data.rfind
+        for needle in self._byte_needles:
+            i = find(needle)
+            while i != -1:
+                end = find(b"\n", i)
+                if end == -1:
+                    end = size
+                ends[rfind(b"\n", 0, i) + 1] = end
+                i = find(needle, end)
+        stats, parse = self.stats, self._parse
+        line_no, prev = first_line_no, 0
+        for start in sorted(ends):
+            gap = data[prev:start]
+            newlines = len(gap) - len(gap.replace(b"\n", b""))
+            stats.lines += newlines
+            line_no += newlines
+            prev = start
+            result = parse(data[start : ends[start]].decode("ascii"), line_no)
+            if result is not None:
+                yield result
+        rest = data[prev:]
+        stats.lines += len(rest) - len(rest.replace(b"\n", b"")) + (0 if data.endswith(b"\n") or not data else 1)
 
     # -- internals ----------------------------------------------------------------------------
 

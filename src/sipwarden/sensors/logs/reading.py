@@ -65,6 +65,12 @@ def parse_lines(
 
 def iter_blocks(path: Path, block: int = READ_BLOCK) -> Iterator[str]:
     """The text of `path` in blocks of whole lines (undecodable bytes escaped, never dropped)."""
+    for data in iter_byte_blocks(path, block):
+        yield data.decode("utf-8", "backslashreplace")
+
+
+def iter_byte_blocks(path: Path, block: int = READ_BLOCK) -> Iterator[bytes]:
+    """The bytes of `path` in blocks of whole lines (the last one may lack its newline)."""
     with path.open("rb") as f:
         rest = b""
         while True:
@@ -77,9 +83,9 @@ def iter_blocks(path: Path, block: int = READ_BLOCK) -> Iterator[str]:
                 rest = data
                 continue
             rest = data[cut:]
-            yield data[:cut].decode("utf-8", "backslashreplace")
+            yield data[:cut]
         if rest:
-            yield rest.decode("utf-8", "backslashreplace")
+            yield rest
 
 
 def parse_file(
@@ -99,16 +105,17 @@ def parse_file(
     path = Path(path)
     reference = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     line_no = 1
-    for text in iter_blocks(path):
+    for data in iter_byte_blocks(path):
         if parser is None:
             parser = make_parser(
                 fmt,
-                text[:65536].splitlines()[:SNIFF_LINES] if fmt == "auto" else (),
+                data.decode("utf-8", "backslashreplace")[:65536].splitlines()[:SNIFF_LINES] if fmt == "auto" else (),
                 sensor=sensor,
                 year_hint=year_hint,
                 tz=tz,
                 reference=reference,
                 report_missed=report_missed,
             )
-        yield from parser.scan_text(text, line_no)
-        line_no += text.count("\n")
+        before = parser.stats.lines
+        yield from parser.scan_bytes(data, line_no)
+        line_no += parser.stats.lines - before  # every block but the last ends with a newline
