@@ -64,6 +64,16 @@ def test_unknown_file_format_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
     path.write_text("a,b\n")
     code, _, err = run(str(path))
-    assert code == 2 and "format" in err
+    assert code == 2 and "format" in err and "x.csv" in err
     code, _, err = run(str(tmp_path / "absent.csv"))
-    assert code == 2
+    assert code == 2 and "absent.csv" in err
+
+
+def test_workers_give_the_same_alerts_in_the_same_order(tmp_path: Path) -> None:
+    burst = premium_burst(NIGHT) + premium_burst(NIGHT, calls=6, account="1007")
+    path = write_asterisk_csv(tmp_path / "Master.csv", office_day(DAY) + burst)
+    one = run(str(path), "--json")
+    two = run(str(path), "--json", "--workers", "2")
+    assert one[0] == two[0] == 1
+    assert len(one[1]) >= 2 and one[1] == two[1]
+    assert {a["account"] for a in two[1]} == {"1004", "1007"}

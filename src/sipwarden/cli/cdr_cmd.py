@@ -11,9 +11,8 @@ import typer
 from rich.console import Console
 
 from sipwarden.cli.common import ConfigOption, DbOption, err_console, load
-from sipwarden.fraud.guard import FraudGuard
 from sipwarden.sensors.cdr.readers import CdrFormatError
-from sipwarden.sensors.cdr.scan import BadRecord, read_cdr_file
+from sipwarden.sensors.cdr.scan import MAX_WORKERS, BadRecord, ScanTotals, scan_cdr_files, sniff
 
 cdr_app = typer.Typer(help="Toll-fraud checks on call-detail records.", no_args_is_help=True)
 
@@ -29,6 +28,15 @@ def scan(
         typer.Option("--format", help="auto, asterisk-csv, asterisk-custom, freeswitch-csv or freeswitch-json."),
     ] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print alerts as NDJSON.")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=MAX_WORKERS,
+            help="Processes sharing the accounts (same alerts, printed when all are done).",
+        ),
+    ] = 1,
     config: ConfigOption = None,
     db: DbOption = None,
 ) -> None:
@@ -38,36 +46,50 @@ def scan(
         err_console.print(f"unknown format {fmt!r}")
         raise typer.Exit(2)
     zone = ZoneInfo(settings.cdr.timezone)
-    guard = FraudGuard(settings.fraud)
-    out = Console(highlight=False, soft_wrap=True)
-    bad = alerts = 0
-    for path in files:
+    fmt = settings.cdr.format if fmt == "auto" else fmt
+    for path in files:  # name the file that cannot be read before any work starts
         try:
-            records = read_cdr_file(
-                path, settings.cdr.format if fmt == "auto" else fmt, zone, settings.cdr.custom_columns
-            )
-            for item in records:
-                if isinstance(item, BadRecord):
-                    bad += 1
-                    if bad <= MAX_REPORTED_BAD:
-                        err_console.print(f"{item.origin}: skipped: {item.problem}", highlight=False)
-                    continue
-                for alert in guard.feed(item):
-                    alerts += 1
-                    if as_json:
-                        print(json.dumps(alert.to_dict(), sort_keys=True), flush=False)
-                    else:
-                        dests = ", ".join(f"{d['number']} ({d['country'] or '?'})" for d in alert.destinations()[:5])
-                        out.print(
-                            f"[bold red]{alert.severity}[/] {alert.ts:%Y-%m-%d %H:%M:%S}Z account "
-                            f"[bold]{alert.account}[/] {alert.reason}: {alert.message}; {len(alert.calls)} calls, "
-                            f"~{alert.estimated_cost:.2f} {alert.currency}; {dests}"
-                        )
+            if fmt == "auto":
+                sniff(path)
+            elif not path.is_file():
+                raise OSError(f"no such file: {path}")
         except (OSError, CdrFormatError, ValueError) as exc:
             err_console.print(f"{path}: {exc}", highlight=False)
             raise typer.Exit(2) from None
+    totals = ScanTotals()
+    out = Console(highlight=False, soft_wrap=True)
+    bad = alerts = 0
+    items = scan_cdr_files(
+        files,
+        fmt,
+        zone,
+        settings.fraud,
+        settings.cdr.custom_columns,
+        workers=workers,
+        totals=totals,
+    )
+    try:
+        for item in items:
+            if isinstance(item, BadRecord):
+                bad += 1
+                if bad <= MAX_REPORTED_BAD:
+                    err_console.print(f"{item.origin}: skipped: {item.problem}", highlight=False)
+                continue
+            alerts += 1
+            if as_json:
+                print(json.dumps(item.to_dict(), sort_keys=True), flush=False)
+            else:
+                dests = ", ".join(f"{d['number']} ({d['country'] or '?'})" for d in item.destinations()[:5])
+                out.print(
+                    f"[bold red]{item.severity}[/] {item.ts:%Y-%m-%d %H:%M:%S}Z account "
+                    f"[bold]{item.account}[/] {item.reason}: {item.message}; {len(item.calls)} calls, "
+                    f"~{item.estimated_cost:.2f} {item.currency}; {dests}"
+                )
+    except (OSError, CdrFormatError, ValueError) as exc:
+        err_console.print(f"{exc}", highlight=False)
+        raise typer.Exit(2) from None
     err_console.print(
-        f"{guard.records_seen} records ({guard.external_calls} external calls), {bad} unreadable, {alerts} alerts",
+        f"{totals.records} records ({totals.external_calls} external calls), {bad} unreadable, {alerts} alerts",
         highlight=False,
     )
     raise typer.Exit(1 if alerts else 0)
