@@ -105,7 +105,7 @@ def parse_file(
     path = Path(path)
     reference = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     line_no = 1
-    for data in iter_byte_blocks(path):
+    for data in iter_byte_blocks(path, READ_BLOCK):  # looked up per call: tests shrink the blocks
         if parser is None:
             parser = make_parser(
                 fmt,
