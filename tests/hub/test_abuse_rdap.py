@@ -7,7 +7,6 @@ import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -128,18 +127,6 @@ def test_owner_index_longest_prefix() -> None:
 
 
 # -- the refresher against a loopback RDAP server -----------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = (
-        f"sqlite:///{tmp_path / 'rdap.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_fresh_url")
-    )
-    opened = Store.open(url)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

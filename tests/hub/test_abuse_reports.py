@@ -3,10 +3,8 @@ admin's approval, and delivery to a loopback SMTP sink (aiosmtpd) only when send
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 
 import pytest
 from abuse_testkit import (
@@ -17,12 +15,11 @@ from abuse_testkit import (
     NET2_IP,
     NET6_IP,
     SmtpSink,
-    add_test_networks,
     free_port,
     smtp_sink,
 )
 from hub_testkit import Hub, event
-from rdapfixture import RdapFixture, rdap_server
+from rdapfixture import RdapFixture
 
 from sipwarden.events import utcnow
 from sipwarden.hub.abuse.desk import AbuseDesk
@@ -31,31 +28,6 @@ from sipwarden.hub.settings import HubSettings
 from sipwarden.store import Store
 
 FROM = "abuse-desk@hub.example"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = (
-        f"sqlite:///{tmp_path / 'abuse.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_fresh_url")
-    )
-    opened = Store.open(url)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def rdap() -> Iterator[RdapFixture]:
-    with rdap_server() as state:
-        add_test_networks(state)
-        yield state
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with smtp_sink() as s:
-        yield s
 
 
 def abuse_settings(rdap: RdapFixture, sink: SmtpSink | None, **changes: object) -> AbuseSettings:

@@ -3,11 +3,8 @@ networks behave differently: one stops after the report, one goes on."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from abuse_testkit import (
     ABUSE1,
     NET1,
@@ -18,8 +15,6 @@ from abuse_testkit import (
     NET2_OTHER,
     NET6_IP,
     SmtpSink,
-    add_test_networks,
-    smtp_sink,
 )
 from hub_testkit import Hub, event
 from rdapfixture import RdapFixture, network_doc, rdap_server
@@ -93,31 +88,6 @@ def test_ignoring_networks_come_first_and_count_their_active_addresses() -> None
 
 
 # -- a hub whose networks were reported ---------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = (
-        f"sqlite:///{tmp_path / 'board.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_fresh_url")
-    )
-    opened = Store.open(url)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def rdap() -> Iterator[RdapFixture]:
-    with rdap_server() as state:
-        add_test_networks(state)
-        yield state
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with smtp_sink() as s:
-        yield s
 
 
 def test_a_network_that_stopped_acts_and_one_that_went_on_ignores(

@@ -7,7 +7,6 @@ import gzip
 import json
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from hub_testkit import ATTACKER, ATTACKER2, ATTACKER6, Hub, event
@@ -16,18 +15,6 @@ from sipwarden.events import utcnow
 from sipwarden.hub.policy import Evidence
 from sipwarden.hub.settings import HubSettings
 from sipwarden.store import Store
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = (
-        f"sqlite:///{tmp_path / 'hub.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_fresh_url")
-    )
-    opened = Store.open(url)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture
