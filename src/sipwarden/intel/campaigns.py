@@ -230,7 +230,7 @@ def campaign_of(store: Store, ip: str) -> Campaign | None:
         values = [n for n in level if n.startswith(("num:", "ua:"))]
         addresses += len(ips)
         neighbours: list[str] = []
-        by_ip = q.facets_many(store, ips, per_facet=MAX_NODE_LINKS, only=("number", "cracked", "ua", "username"))
+        by_ip = q.facets_many(store, ips, per_facet=MAX_NODE_LINKS, only=("number", "cracked", "ua"))
         for subject, facets in by_ip.items():
             active = "number" in facets or "cracked" in facets
             for facet, prefix in (("number", "num:"), ("cracked", "acct:"), ("ua", "ua:")):
@@ -239,7 +239,10 @@ def campaign_of(store: Store, ip: str) -> Campaign | None:
                 for row in facets.get(facet, []):
                     obs.append(Observation(subject[3:], prefix + row.key, row.first, row.last, row.count))
                     neighbours.append(prefix + row.key)
-            neighbours += ["acct?:" + row.key for row in facets.get("username", [])]
+        # An account merely tried links only once it was cracked (its users are then linked to it);
+        # ask for those user names alone: an address tried hundreds, nearly none of them cracked.
+        for names in q.cracked_usernames(store, ips, per_subject=MAX_NODE_LINKS).values():
+            neighbours += ["acct?:" + name for name in names]
         by_acct = q.facets_many(
             store, [f"acct:{a}" for a in accounts], per_facet=MAX_NODE_LINKS, only=("success_ip", "use_ip")
         )
@@ -275,8 +278,8 @@ def campaign_of(store: Store, ip: str) -> Campaign | None:
 
 
 def _is_active(store: Store, subject: str) -> bool:
-    facets = q.facets(store, subject, per_facet=1)
-    return "number" in facets or "cracked" in facets
+    facets = q.facets(store, subject, per_facet=1, only=("number", "cracked"))
+    return bool(facets)
 
 
 def campaigns_of(campaigns: Iterable[Campaign], ip: str) -> list[Campaign]:

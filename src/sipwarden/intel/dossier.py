@@ -192,7 +192,7 @@ def build_dossier(
     days = q.facets(store, f"ip:{ip}", per_facet=MAX_DAYS, only=("day",)).get("day", [])
     total = q.total(store, "ip", ip)
     timeline = store.events(ip=ip, limit=TIMELINE_EVENTS, newest=True)
-    times = [ev.ts for ev in store.events(ip=ip, limit=CADENCE_EVENTS, newest=True)]
+    times = q.event_times(store, ip, limit=CADENCE_EVENTS)
     recording_ids = [r.key for r in facets.get("recording", [])]
     if campaigns is None:
         found = campaign_of(store, ip)

@@ -59,6 +59,8 @@ CHART_DAYS: Final = 7
 TOP_ROWS: Final = 10
 #: Most events the live feed returns per poll.
 FEED_LIMIT: Final = 50
+#: Bans listed on the bans page (the newest); a fleet may hold 100,000 (`sipwarden bans list` shows all).
+BANS_SHOWN: Final = 500
 #: Longest ban a form may set (days); longer needs `sipwarden bans add`.
 MAX_BAN_DAYS: Final = 3650
 _ULID: Final = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
@@ -224,7 +226,8 @@ def ui_router(
             return ui.render(
                 request, "message.html", status=404, title=ip, message="Nothing is known about this address."
             )
-        banned = any(d.value == ip for d in store.active_decisions(utcnow()))
+        # The decisions about this one address only (an index lookup), not every active ban in full.
+        banned = bool(store.active_refs_for([ip], utcnow()))
         return ui.render(request, "attacker.html", d=dossier, banned=banned)
 
     @router.get("/numbers/{number}", response_class=HTMLResponse, response_model=None)
@@ -275,8 +278,8 @@ def ui_router(
     def bans(request: Request, message: Annotated[str | None, Query(max_length=200)] = None) -> Response:
         if not ui.may_read(request):
             return ui.login_redirect()
-        active = [d for d in store.active_decisions(utcnow()) if d.action == "ban"]
-        return ui.render(request, "bans.html", bans=list(reversed(active)), message=message)
+        newest, active = q.newest_active_bans(store, utcnow(), limit=BANS_SHOWN)
+        return ui.render(request, "bans.html", bans=newest, active=active, message=message)
 
     @router.post("/bans", response_model=None)
     def ban(
@@ -301,7 +304,9 @@ def ui_router(
                 origin="manual",
             )
         except ValueError:
-            return ui.render(request, "bans.html", status=400, bans=[], message=f"not an address or network: {ip}")
+            return ui.render(
+                request, "bans.html", status=400, bans=[], active=0, message=f"not an address or network: {ip}"
+            )
         store.add_decisions([decision])
         log.info("dashboard: %s banned %s for %s days", user, decision.value, days)
         return RedirectResponse(
