@@ -31,6 +31,7 @@ from sipwarden.enforce.guard import Guard
 from sipwarden.events import Decision, Event
 from sipwarden.hub.ui import ui_router
 from sipwarden.hub.web import create_web_app
+from sipwarden.intel.owner_cache import StoreOwnership
 from sipwarden.sensors.cdr.monitor import monitor_from_settings
 from sipwarden.sensors.honeypot.runner import build_sinks, honeypot_from_settings
 from sipwarden.sensors.honeypot.server import Honeypot
@@ -171,7 +172,8 @@ async def run_main(
         if settings.web.enabled:
             host, port = split_host_port(settings.web.listen)
             web_app = create_web_app(store)
-            web_app.include_router(ui_router(store, settings), prefix="/ui")  # the investigation dashboard
+            # The investigation dashboard; owners come from the cache `sipwarden hub abuse refresh` fills.
+            web_app.include_router(ui_router(store, settings, ownership=StoreOwnership(store)), prefix="/ui")
             config = uvicorn.Config(web_app, host=host, port=port, log_level="warning", lifespan="off")
             server = _QuietServer(config)
             running.tasks.append(asyncio.create_task(server.serve(), name="web"))

@@ -103,3 +103,36 @@ def test_export_formats(db: str, fmt: str, tmp_path: Path) -> None:
 def test_export_bad_format(db: str) -> None:
     code, out = run("export", "--format", "xml", "--db", db)
     assert code == 2 and "unknown format" in out
+
+
+def test_report_ip_json_shows_the_cached_owner(db: str) -> None:
+    from datetime import timedelta
+
+    from sipwarden.events import utcnow
+    from sipwarden.intel.owner_cache import StoreOwnership
+    from sipwarden.intel.rdap import RdapNetwork
+
+    code, out = run("report", "ip", FRAUDSTER, "--db", db, "--json")
+    assert code == 0 and json.loads(out)["owner"] is None
+    net = RdapNetwork(
+        handle="NET-203-0-113-0-1",
+        name="EXAMPLE-HOSTING",
+        org="Example Hosting",
+        start="203.0.113.0",
+        end="203.0.113.255",
+        blocks=("203.0.113.0/24",),
+        asn=64500,
+        country="NL",
+        abuse_email="abuse@example.net",
+    )
+    store = Store.open(db)
+    now = utcnow()
+    StoreOwnership(store).save_network(
+        FRAUDSTER, net, source="https://rdap.example/ip/203.0.113.45", now=now, expires=now + timedelta(days=7)
+    )
+    store.close()
+    code, out = run("report", "ip", FRAUDSTER, "--db", db, "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["owner"]["network"] == "203.0.113.0/24" and data["owner"]["abuse_email"] == "abuse@example.net"
+    assert data["network"] == "203.0.113.0/24"

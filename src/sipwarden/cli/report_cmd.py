@@ -19,6 +19,7 @@ from sipwarden.events import utcnow
 from sipwarden.intel import aggregates
 from sipwarden.intel.campaigns import load_campaigns
 from sipwarden.intel.dossier import Dossier, NumberReport, build_dossier, build_number_report
+from sipwarden.intel.owner_cache import StoreOwnership
 from sipwarden.store import Store, default_url
 from sipwarden.store import intel_queries as q
 from sipwarden.store.filters import parse_since
@@ -155,9 +156,13 @@ def report_ip(
     db: DbOption = None,
 ) -> None:
     """Everything known about one address: who, what, where, how, when, and with whom."""
-    store = _prepared(config, db)
+    settings = load(config, db)
+    store = open_store(settings)
     try:
-        dossier = build_dossier(store, ip)
+        # The owner comes from the cache the hub's abuse desk fills (no network I/O here).
+        ownership = StoreOwnership(store)
+        aggregates.refresh(store, ownership=ownership)
+        dossier = build_dossier(store, ip, ownership=ownership)
     finally:
         store.close()
     if as_json:
