@@ -8,6 +8,10 @@ the real router (FastAPI, Jinja2 rendering included) and the median of several f
 
     python -m bench dashboard --events 1000000
     python -m bench dashboard --db postgresql://user@127.0.0.1:5432/db --events 10000000
+    python -m bench dashboard --db postgresql://user@127.0.0.1:5432/db --events 10000000 --pages-only --nice -10
+
+`--pages-only` times the pages of a store that already holds the events and their aggregates (no
+load, no fold); `--nice` runs this process and the database backends serving it at that niceness.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from bench.common import cpu_seconds, loadavg, markdown_table, write_results
+from bench.common import cpu_seconds, loadavg, markdown_table, set_niceness, write_results
 from bench.intel_data import synthetic_events
 from sipwarden.events import Event
 from sipwarden.hub.ui import ui_router
@@ -141,13 +145,16 @@ def fold(store: Store, n: int, mode: str) -> dict[str, Any]:
     }
 
 
-def run(url: str, n: int, mode: str = "auto") -> dict[str, Any]:
-    """Load, aggregate and time the pages."""
+def run(url: str, n: int, mode: str = "auto", *, pages_only: bool = False, nice: int | None = None) -> dict[str, Any]:
+    """Load, aggregate and time the pages (`pages_only`: only time the pages of the store as it is)."""
     store = Store.open(url)
     try:
         present = store.count_events()
-        load_s = round(load(store, url, n - present), 1) if present < n else None
-        folding = fold(store, n, mode)
+        if pages_only:
+            load_s, folding = None, {"fold_mode": None, "folded": 0}
+        else:
+            load_s = round(load(store, url, n - present), 1) if present < n else None
+            folding = fold(store, n, mode)
         app = FastAPI()
         app.include_router(ui_router(store), prefix="/ui")
         client = TestClient(app, client=("127.0.0.1", 50000))
@@ -171,6 +178,10 @@ def run(url: str, n: int, mode: str = "auto") -> dict[str, Any]:
         }
         page("/ui/")  # opens the pool's connection, so its backend is counted below
         backends = _server_backends(store)
+        if nice is not None:
+            for pid in backends:  # the page's work is half in the database: same priority for both
+                os.setpriority(os.PRIO_PROCESS, pid, nice)
+            result["niceness"] = nice
         for name, path in (
             ("overview", "/ui/"),
             ("attacker_top", f"/ui/attackers/{top.key}"),
@@ -251,8 +262,18 @@ def main(argv: Sequence[str]) -> int:
         help="instead: add this many new events to the store in batches and time the live folding of each batch",
     )
     parser.add_argument("--live-batch", type=int, default=1000, help="events per committed batch with --live-events")
+    parser.add_argument(
+        "--pages-only",
+        action="store_true",
+        help="only time the pages of a store that already holds the events and aggregates (no load, no fold)",
+    )
+    parser.add_argument("--nice", type=int, default=None, help="niceness of this process and its database backends")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
+    if args.nice is not None:
+        set_niceness(args.nice)
+    if args.pages_only and not args.db:
+        parser.error("--pages-only needs --db (a store that already holds the benchmark's events)")
     if args.live_events:
         if not args.db:
             parser.error("--live-events needs --db (a store that already holds the benchmark's events)")
@@ -266,8 +287,8 @@ def main(argv: Sequence[str]) -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="sipwarden-bench-") as tmp:
         url = args.db or f"sqlite:///{Path(tmp) / 'bench.db'}"
-        result = run(url, args.events, args.fold)
-    suffix = "" if args.fold == "auto" else "_per_event"
+        result = run(url, args.events, args.fold, pages_only=args.pages_only, nice=args.nice)
+    suffix = "_pages" if args.pages_only else "" if args.fold == "auto" else "_per_event"
     write_results(
         f"dashboard_{result['backend']}_{args.events}{suffix}",
         {"goal": {"page_ms": GOAL_PAGE_MS}, "result": result},

@@ -257,13 +257,13 @@ def campaign_of(store: Store, ip: str) -> Campaign | None:
             # Any MAX_NODE_LINKS of them (the walk is bounded anyway); a User-Agent only needs to
             # show that it is shared by too many to be a fingerprint.
             limit = MAX_SHARED_UA_ADDRESSES + 1 if facet == "ua" else MAX_NODE_LINKS
-            found = q.subjects_with(store, facet, node.split(":", 1)[1], prefix="ip:", limit=limit, ordered=False)
+            found = q.subject_names_with(store, facet, node.split(":", 1)[1], prefix="ip:", limit=limit)
             if facet == "ua":
                 if len(found) > MAX_SHARED_UA_ADDRESSES:
                     continue  # a tool's default User-Agent: not a fingerprint
                 # As in load_campaigns: a User-Agent joins only addresses that called or cracked.
-                found = [(sub, row) for sub, row in found if sub in seen or _is_active(store, sub)]
-            neighbours += [subject for subject, _ in found]
+                found = [sub for sub in found if sub in seen or _is_active(store, sub)]
+            neighbours += found
         level = []
         for n in neighbours:
             if n not in seen:

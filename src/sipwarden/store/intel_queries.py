@@ -260,6 +260,19 @@ def subjects_with(
         return [(r[0], Counted(r[1], int(r[2]), r[3], r[4])) for r in conn.execute(query.limit(limit))]
 
 
+def subject_names_with(store: Store, facet: str, value: str, *, prefix: str, limit: int) -> list[str]:
+    """Any `limit` subjects starting with `prefix` that have `facet` = `value`, names only, in no
+    particular order: the campaign walk needs who dialled a number, not 500 counted rows."""
+    c = intel_facets.c
+    query = (
+        select(c.subject)
+        .where(c.facet == facet, c.value == value, c.subject.startswith(prefix, autoescape=True))
+        .limit(limit)
+    )
+    with store.engine.connect() as conn:
+        return list(conn.execute(query).scalars())
+
+
 def search_keys(store: Store, text: str, *, limit: int = 50) -> list[tuple[str, Counted]]:
     """(dim, row) of totals whose key contains `text` (case-insensitive), most frequent first."""
     c = intel_totals.c
