@@ -85,7 +85,8 @@ def wait_enforced(dirs: list[Path], ip: str, timeout: float) -> dict[str, float]
     return seen
 
 
-def test_fleet_enforces_a_trusted_honeypot_listing_within_two_seconds(tmp_path: Path, postgres_url: str) -> None:
+def test_fleet_enforces_a_trusted_honeypot_listing_within_two_seconds(tmp_path: Path, postgres_fresh_url: str) -> None:
+    postgres_url = postgres_fresh_url  # a database of its own: no listings left by other tests
     keys = hub_keys(postgres_url)
     with ExitStack() as stack:
         hub_a = stack.enter_context(hub_process(postgres_url, free_port()))
@@ -148,7 +149,8 @@ def dry_run_bans(data_dir: Path) -> set[str]:
     return set(WOULD_BAN.findall(path.read_text(errors="replace"))) if path.exists() else set()
 
 
-def test_killing_and_restarting_a_hub_loses_nothing(tmp_path: Path, postgres_url: str) -> None:
+def test_killing_and_restarting_a_hub_loses_nothing(tmp_path: Path, postgres_fresh_url: str) -> None:
+    postgres_url = postgres_fresh_url  # a database of its own: no listings left by other tests
     keys = hub_keys(postgres_url)
     port_a = free_port()
     hub_a = HubProcess(postgres_url, port_a, log=tmp_path / "hub-a.log")

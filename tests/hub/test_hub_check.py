@@ -239,8 +239,8 @@ def test_hostile_check_requests_get_clear_errors(hub: Hub) -> None:
         assert hub.get(path, hub.reader).status_code in (400, 401, 403, 404, 422)
 
 
-def test_the_index_on_postgresql(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = Store.open(postgres_url)
+def test_the_index_on_postgresql(postgres_fresh_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store.open(postgres_fresh_url)
     try:
         with Hub(store) as hub:
             hub.submit(hub.trusted, event(ATTACKER), event(ATTACKER6))
