@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sipwarden.lazy import lazy_names
 
 if TYPE_CHECKING:
     from sipwarden.agent.agent import CURSOR_KEY, Agent, RetryLater, hub_origin
@@ -14,20 +15,14 @@ __all__ = ["CURSOR_KEY", "Agent", "AgentSettings", "PushQueue", "RetryLater", "h
 
 # The public names load on first use (PEP 562): the configuration imports `agent/settings.py`, and
 # commands that never talk to a hub must not pay for the HTTP client and the store.
-_LAZY: dict[str, str] = {
-    "CURSOR_KEY": "sipwarden.agent.agent",
-    "Agent": "sipwarden.agent.agent",
-    "RetryLater": "sipwarden.agent.agent",
-    "hub_origin": "sipwarden.agent.agent",
-    "PushQueue": "sipwarden.agent.queue",
-    "AgentSettings": "sipwarden.agent.settings",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(
+    __name__,
+    {
+        "CURSOR_KEY": "sipwarden.agent.agent",
+        "Agent": "sipwarden.agent.agent",
+        "RetryLater": "sipwarden.agent.agent",
+        "hub_origin": "sipwarden.agent.agent",
+        "PushQueue": "sipwarden.agent.queue",
+        "AgentSettings": "sipwarden.agent.settings",
+    },
+)

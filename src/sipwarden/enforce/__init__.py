@@ -5,8 +5,9 @@ See docs/enforcement.md. `build_backend` is the one place that lists the backend
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sipwarden.lazy import lazy_names
 
 if TYPE_CHECKING:
     from sipwarden.enforce.backend import Ban, BanBackend, EnforceError, Runner, make_ban
@@ -16,18 +17,10 @@ __all__ = ["Ban", "BanBackend", "EnforceError", "Runner", "build_backend", "make
 
 # The public names load on first use (PEP 562): the configuration imports `enforce/settings.py`,
 # and commands that never touch a firewall (`sipwarden parse`) need not load the backends.
-_LAZY: dict[str, str] = {
-    name: "sipwarden.enforce.backend" for name in ("Ban", "BanBackend", "EnforceError", "Runner", "make_ban")
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(
+    __name__,
+    {name: "sipwarden.enforce.backend" for name in ("Ban", "BanBackend", "EnforceError", "Runner", "make_ban")},
+)
 
 
 def build_backend(settings: EnforceSettings, *, name: str | None = None, runner: Runner | None = None) -> BanBackend:
