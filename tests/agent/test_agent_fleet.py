@@ -28,6 +28,8 @@ from sipwarden.store import Store
 #: Public addresses used as data only (no packet is sent to them).
 WARMUP_IP = "91.200.12.77"
 PROBE_IP = "193.32.162.41"
+#: Reported only by one untrusted sensor (agent 2's PBX): must never be listed.
+UNTRUSTED_IP = "185.224.128.9"
 #: The goal: a trusted honeypot's listing enforced fleet-wide within this many seconds.
 FLEET_GOAL_S = 2.0
 
@@ -85,6 +87,21 @@ def wait_enforced(dirs: list[Path], ip: str, timeout: float) -> dict[str, float]
     return seen
 
 
+def wait_stored(url: str, ip: str, timeout: float) -> bool:
+    """True once the hub's store holds an event from `ip` (within `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        store = Store.open(url)
+        try:
+            with store.engine.connect() as conn:
+                if conn.execute(text("SELECT 1 FROM events WHERE src_ip = :ip"), {"ip": ip}).first():
+                    return True
+        finally:
+            store.close()
+        time.sleep(0.1)
+    return False
+
+
 def test_fleet_enforces_a_trusted_honeypot_listing_within_two_seconds(tmp_path: Path, postgres_fresh_url: str) -> None:
     postgres_url = postgres_fresh_url  # a database of its own: no listings left by other tests
     keys = hub_keys(postgres_url)
@@ -109,6 +126,12 @@ def test_fleet_enforces_a_trusted_honeypot_listing_within_two_seconds(tmp_path: 
         warm = wait_enforced([one, two, three], WARMUP_IP, 60)
         assert set(warm) == {"agent1", "agent2", "agent3"}, (one / "out.log").read_text()
 
+        # One untrusted reporter: agent 2's own evidence reaches the hub but lists nothing.
+        queue = PushQueue(two / "agent")
+        queue.add([Event.from_dict({**event(UNTRUSTED_IP), "sensor": "agent2"})])
+        queue.close()
+        assert wait_stored(postgres_url, UNTRUSTED_IP, 60), (two / "out.log").read_text()
+
         push(PROBE_IP)
         took = wait_enforced([two, three], PROBE_IP, 10)
         print(
@@ -118,6 +141,9 @@ def test_fleet_enforces_a_trusted_honeypot_listing_within_two_seconds(tmp_path: 
         (tmp_path / "fleet.json").write_text(json.dumps(took))
         assert set(took) == {"agent2", "agent3"}
         assert max(took.values()) < FLEET_GOAL_S
+        # The stream is ordered: had the untrusted report listed its address, that would have arrived
+        # before the probe everywhere.
+        assert not any(enforced(d, UNTRUSTED_IP) for d in (one, two, three))
 
 
 #: Events agent 1 queues in the kill/restart test (one attacker address each), and their pace.
