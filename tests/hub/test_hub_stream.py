@@ -43,6 +43,13 @@ class SseReader:
         self._thread.start()
 
     def _run(self, url: str, key: str, params: dict[str, Any]) -> None:
+        try:
+            self._read(url, key, params)
+        except httpx.HTTPError as exc:  # the hub went away: an error unless the test stopped reading
+            if not self._stop.is_set():
+                self.error = exc
+
+    def _read(self, url: str, key: str, params: dict[str, Any]) -> None:
         headers = {"Authorization": f"Bearer {key}"}
         with (
             httpx.Client(timeout=httpx.Timeout(WAIT, read=WAIT)) as client,
