@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import json
 import logging
@@ -259,18 +260,7 @@ class Agent:
             self.applied += 1
 
     def _local(self, decision: Decision) -> Decision:
-        return Decision(
-            ts=decision.ts,
-            scope=decision.scope,
-            value=decision.value,
-            action=decision.action,
-            scenario=decision.scenario,
-            reason=decision.reason,
-            until=decision.until,
-            origin=self.origin,
-            event_ids=decision.event_ids,
-            id=decision.id,
-        )
+        return dataclasses.replace(decision, origin=self.origin)
 
     async def _attempt(self, event: str, decision: Decision) -> bool:
         """Carry out one decision; on failure keep it for `retry_failed` and return False."""
