@@ -93,26 +93,26 @@ class CheckFastPath:
 
     # -- the endpoints ------------------------------------------------------------------------------
 
-    def _native(self, scope: Scope, text: str) -> Answer | None:
+    def _asked(self, scope: Scope, text: str) -> int | Answer | None:
+        """The address a reader asks about (its key); a 401 Answer for a dead key; None: the app answers
+        (no key from elsewhere: 401; a path that is no address: 400)."""
         allowed = self._caller_allowed(scope, _header_key(scope))
         if allowed is None:
             return None
         if not allowed:
             return 401, NATIVE_UNAUTHORIZED, [(b"www-authenticate", b"Bearer")]
-        key = _path_address(text)
-        if key is None:
-            return None  # the app answers 400
+        return _path_address(text)
+
+    def _native(self, scope: Scope, text: str) -> Answer | None:
+        key = self._asked(scope, text)
+        if not isinstance(key, int):
+            return key
         return 200, self.index.check_body(key), ()
 
     def _sentrypeer(self, scope: Scope, text: str) -> Answer | None:
-        allowed = self._caller_allowed(scope, _header_key(scope))
-        if allowed is None:
-            return None
-        if not allowed:
-            return 401, NATIVE_UNAUTHORIZED, [(b"www-authenticate", b"Bearer")]
-        key = _path_address(text)
-        if key is None:
-            return None
+        key = self._asked(scope, text)
+        if not isinstance(key, int):
+            return key
         record, listed = self.index.lookup(key)
         if record is None or not listed:
             return 404, SENTRYPEER_NOT_FOUND, ()
