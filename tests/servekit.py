@@ -49,3 +49,13 @@ def wait_healthy(proc: subprocess.Popen[bytes], url: str, timeout: float = 30) -
         except httpx.HTTPError:
             time.sleep(0.1)
     raise AssertionError(f"the server did not answer {url}/health-check in {timeout:g} s")
+
+
+def stop(proc: subprocess.Popen[bytes], grace: float, kill_wait: float) -> None:
+    """SIGTERM `proc`, wait `grace` seconds for it to exit, then SIGKILL and wait `kill_wait`."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(kill_wait)

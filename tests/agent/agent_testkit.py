@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.hub.hub_testkit import ATTACKER, ATTACKER2, ATTACKER6, event, free_port
-from tests.servekit import wait_healthy
+from tests.servekit import stop, wait_healthy
 
 from sipwarden.events import utcnow
 from sipwarden.hub.repo import HubRepo
@@ -86,12 +86,7 @@ class HubProcess:
         """SIGTERM; uvicorn waits for open streams, so after a short grace the hard way (a crash is fine too)."""
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(2)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        stop(self.proc, 2, 5)
 
 
 @contextmanager

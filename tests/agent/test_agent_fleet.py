@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 from tests.agent.agent_testkit import ROOT, HubProcess, event, free_port, hub_keys, hub_process
+from tests.servekit import stop
 
 from sipwarden.agent import PushQueue
 from sipwarden.events import Event, utcnow
@@ -52,12 +53,7 @@ def agent_process(tmp: Path, argv: list[str], hub: str, key: str) -> Iterator[Pa
     try:
         yield tmp
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc, 10, 5)
         log.close()
 
 

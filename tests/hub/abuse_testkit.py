@@ -3,7 +3,6 @@ RDAP fixture, and a parsed view of a received report."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from typing import Any
 import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from hub_testkit import free_port
 from rdapfixture import RdapFixture, network_doc
 
 # Public addresses used as data only (the hub refuses to list documentation ranges; see hub_testkit).
@@ -28,12 +28,6 @@ def add_test_networks(rdap: RdapFixture) -> None:
     rdap.add(network_doc(NET1, "NET-ONE", country="NL", abuse=ABUSE1, asn=64501))
     rdap.add(network_doc(NET2, "NET-TWO", country="RU", abuse=ABUSE2, nested=False))
     rdap.add(network_doc(NET6, "NET-SIX", country="DE"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

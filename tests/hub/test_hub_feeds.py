@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import stix2
 from hub_testkit import ATTACKER, ATTACKER2, ATTACKER6, Hub, event, need_root_tools, netns, run
+from tests.servekit import stop
 
 from sipwarden.hub.formats import FORMATS
 from sipwarden.store import Store
@@ -213,9 +214,4 @@ def test_kamailio_loads_the_address_file(hub: Hub, tmp_path: Path) -> None:
         for ip in FIRST:
             assert ip in dump, dump
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop(proc, 20, 10)

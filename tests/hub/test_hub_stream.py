@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from hub_testkit import ATTACKER, ATTACKER2, Hub, event, free_port, serving
-from tests.servekit import wait_healthy
+from tests.servekit import stop, wait_healthy
 
 from sipwarden.events import Decision, utcnow
 from sipwarden.hub.repo import HubRepo
@@ -139,12 +139,7 @@ def hub_process(db: str, config: Path) -> Iterator[str]:
         wait_healthy(proc, url, 60)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop(proc, 20, 10)
 
 
 @pytest.mark.postgres

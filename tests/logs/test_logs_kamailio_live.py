@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.servekit import stop
 
 from sipwarden.events import Event
 from sipwarden.sensors.logs import LogFollower
@@ -54,12 +55,7 @@ def kamailio(tmp_path: Path) -> Iterator[tuple[int, Path]]:
         assert proc.poll() is None, log.read_text(errors="replace")
         yield port, log
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop(proc, 10, 10)
 
 
 async def _run(*argv: str) -> None:
