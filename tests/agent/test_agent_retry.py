@@ -111,3 +111,27 @@ async def test_the_retry_loop_runs_with_the_agent_and_expired_decisions_are_drop
         stop.set()
         await asyncio.wait_for(task, 10)
     assert banned(guard) == {ATTACKER}
+
+
+async def test_hub_bans_go_through_the_guard_but_not_to_the_notify_channels(tmp_path: Path) -> None:
+    # Hub decisions are applied by Guard.apply (stored, banned, retried on a firewall error) but,
+    # often thousands at once, kept off the [notify] channels; the Guard's own decisions reach them.
+    from tests.enforce.receiver import Receiver
+
+    from sipwarden.enforce.notify_settings import NotifySettings
+
+    local = Store.open(f"sqlite:///{tmp_path / 'local.sqlite'}")
+    with Receiver() as rx:
+        settings = Settings(notify=NotifySettings(urls=[rx.url]))
+        guard = Guard.from_settings(settings, FlakyBackend(failures=1), local, own=())
+        agent = Agent.for_guard(AgentSettings(hub_url="http://127.0.0.1:9", name="h"), tmp_path, guard, local)
+        await agent.handle("new", decision(ATTACKER), "11", utcnow())
+        assert set(agent.failed) == {ATTACKER}
+        assert await agent.retry_failed(utcnow()) == 0
+        assert banned(guard) == {ATTACKER} and guard.decisions == 1  # counted once carried out
+        assert [d.value for d in local.active_decisions(utcnow())] == [ATTACKER]
+        assert rx.posts == []
+        await guard.apply([Decision.from_dict(json.loads(decision(ATTACKER2)))])  # a local decision
+    [post] = rx.posts
+    assert ATTACKER2 in post["title"]
+    local.close()

@@ -121,26 +121,18 @@ class Agent:
     def for_guard(cls, settings: AgentSettings, data_dir: Path, guard: Guard, store: Store | None) -> Agent:
         """An agent whose hub decisions go to `guard`'s firewall and store, checked against its allowlist.
 
-        Unlike `Guard.apply`, which logs a firewall error and goes on (right for detection, which
-        decides again on the next event), a hub decision is sent once: a firewall error is raised
-        so the agent keeps the decision and retries it. The store is written first, so a restart's
-        reconciliation (`Guard.start`) carries it out even if every retry failed.
+        A hub decision is sent once, so it goes through `Guard.apply` with `raise_errors`: a
+        firewall error comes back here, and the agent keeps the decision and retries it. The store
+        has it already, so a restart's reconciliation (`Guard.start`) carries it out even if every
+        retry failed. Hub decisions are not sent to `[notify]` channels (docs/agent.md).
         """
         from sipwarden.enforce.backend import make_ban
-        from sipwarden.enforce.guard import firewall_bans
 
         def protected(value: str) -> bool:
             return guard.engine.is_protected(ipaddress.ip_network(value, strict=False))
 
         async def apply(decisions: Sequence[Decision]) -> None:
-            if store is not None:
-                await asyncio.to_thread(store.add_decisions, decisions)
-            bans = firewall_bans(decisions)
-            if bans:
-                await asyncio.to_thread(guard.backend.ban_many, bans)  # an error propagates: retried
-            guard.decisions += len(decisions)
-            for d in decisions:
-                log.info("%s %s %s (%s): %s", d.action, d.scope, d.value, d.origin, d.reason)
+            await guard.apply(decisions, raise_errors=True, notify=False)
 
         async def unban(value: str) -> None:
             if store is not None:

@@ -206,23 +206,37 @@ class Guard:
             await self.apply(decisions)
         return decisions
 
-    async def apply(self, decisions: Sequence[Decision]) -> None:
-        """Ban, store and notify `decisions` (from detection, a person or a hub)."""
-        self.decisions += len(decisions)
+    async def apply(self, decisions: Sequence[Decision], *, raise_errors: bool = False, notify: bool = True) -> None:
+        """Ban, store and notify `decisions` (from detection, a person or a hub).
+
+        A firewall error is logged and the rest goes on: right for detection, which decides again
+        on the next event. With `raise_errors` (a hub decision arrives once; the agent retries it),
+        the decisions are still stored, so a restart's reconciliation carries them out, but the
+        firewall's error (or the store's) is raised and nothing is notified. `notify=False` keeps
+        them off the `[notify]` channels (the hub's decisions: often thousands at once).
+        """
         bans = firewall_bans(decisions)
+        failure: Exception | None = None
         if bans:
             try:
                 await asyncio.to_thread(self.backend.ban_many, bans)
-            except Exception:
-                log.exception("the %s backend failed to apply %d bans", self.backend.name, len(bans))
+            except Exception as exc:
+                if not raise_errors:
+                    log.exception("the %s backend failed to apply %d bans", self.backend.name, len(bans))
+                failure = exc
         for d in decisions:
-            log.info("%s %s %s (%s): %s", d.action, d.scope, d.value, d.scenario, d.reason)
+            log.info("%s %s %s (%s, %s): %s", d.action, d.scope, d.value, d.scenario, d.origin, d.reason)
         if self.store is not None:
             try:
                 await asyncio.to_thread(self.store.add_decisions, decisions)
             except Exception:
+                if raise_errors:
+                    raise
                 log.exception("cannot store %d decisions", len(decisions))
-        if self.notifier is not None:
+        if failure is not None and raise_errors:
+            raise failure
+        self.decisions += len(decisions)
+        if self.notifier is not None and notify:
             for d in decisions:
                 await self.notifier.send(d, [self._recent[i] for i in d.event_ids if i in self._recent])
 
