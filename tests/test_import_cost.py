@@ -77,6 +77,24 @@ def test_parse_does_not_import_the_store_or_web_stacks(tmp_path: Path, argv: tup
     assert {m for m in modules if m.startswith("sipwarden.cli.")} == {"sipwarden.cli.common", "sipwarden.cli.parse_cmd"}
 
 
+def test_parse_without_a_config_file_loads_no_settings_models(tmp_path: Path) -> None:
+    # Without --config there is nothing to validate: pydantic and the settings models were most of
+    # the start-up of `sipwarden parse` on a short log (the command line framework must not bring
+    # pydantic either).
+    log = tmp_path / "full"
+    log.write_text("\n".join(LOG_LINES) + "\n")
+    done, modules = _imported(tmp_path, "parse", str(log))
+    assert done.returncode == 0, done.stderr
+    assert "matched: 2" in done.stdout
+    assert not {m for m in modules if m.split(".")[0] == "pydantic" or m == "sipwarden.config"}
+    # ... while --config still validates the file through the settings models.
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[general]\nsensor = "pbx1"\n')
+    done, modules = _imported(tmp_path, "parse", "--config", str(cfg), str(log))
+    assert done.returncode == 0, done.stderr
+    assert {"pydantic", "sipwarden.config"} <= modules
+
+
 def test_the_probe_sees_heavy_imports(tmp_path: Path) -> None:
     # The check above must be able to fail: the events command opens the store (SQLAlchemy).
     done, modules = _imported(tmp_path, "events", "--help")

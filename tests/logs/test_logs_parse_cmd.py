@@ -64,3 +64,36 @@ def test_bad_arguments(tmp_path: Path) -> None:
     assert "not a readable file" in missing.output
     badfmt = runner.invoke(app, ["parse", str(_log(tmp_path)), "--format", "cisco"])
     assert badfmt.exit_code == 2
+
+
+def test_without_config_the_parser_defaults_are_the_settings_defaults() -> None:
+    # `sipwarden parse` without --config builds no settings; it must read lines exactly as the
+    # default settings would (same sensor name, same zone for times written without one).
+    from datetime import datetime
+
+    from sipwarden.config import Settings
+    from sipwarden.sensors.logs.reading import DEFAULT_SENSOR, DEFAULT_TZ
+
+    defaults = Settings()
+    assert defaults.general.sensor == DEFAULT_SENSOR
+    for moment in (datetime(2024, 1, 15, 12), datetime(2024, 7, 15, 12)):  # winter and summer
+        assert defaults.logs.zone().utcoffset(moment) == DEFAULT_TZ.utcoffset(moment)
+    assert defaults.logs.timezone == DEFAULT_TZ.tzname(None)
+
+
+def test_config_sensor_name_reaches_the_events(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[general]\nsensor = "pbx-7"\n')
+    with_config = runner.invoke(app, ["parse", str(_log(tmp_path)), "--json", "--config", str(cfg)])
+    without = runner.invoke(app, ["parse", str(_log(tmp_path)), "--json"])
+    sensors = {json.loads(line)["sensor"] for line in with_config.stdout.splitlines() if line.startswith("{")}
+    assert sensors == {"pbx-7"}
+    assert "pbx-7" not in without.stdout
+
+
+def test_bad_config_names_the_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[logs]\ntimezone = "Mars/Olympus"\n')
+    result = runner.invoke(app, ["parse", str(_log(tmp_path)), "--config", str(cfg)])
+    assert result.exit_code == 2
+    assert "logs.timezone" in result.output

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sipwarden.config import ConfigError, Settings, load_settings
-
 if TYPE_CHECKING:
     import asyncio
 
     from rich.console import Console
+
+    from sipwarden.config import Settings
 
 
 class _StderrConsole:
@@ -55,6 +55,10 @@ BackendOption = Annotated[
 
 def load(config: Path | None, db: str | None) -> Settings:
     """Load settings for a command; on a bad file print the problem and exit with status 2."""
+    # Imported here: pydantic and the settings models are a third of a short command's start-up,
+    # and `sipwarden parse` without --config needs none of them.
+    from sipwarden.config import ConfigError, load_settings
+
     try:
         settings = load_settings(config)
     except ConfigError as exc:

@@ -18,6 +18,7 @@ import typer
 from sipwarden.cli.common import ConfigOption, DbOption, err_console, load
 from sipwarden.sensors.logs import FORMATS, make_parser, parse_file
 from sipwarden.sensors.logs.parser import SNIFF_LINES, LineParser
+from sipwarden.sensors.logs.reading import DEFAULT_SENSOR, DEFAULT_TZ
 
 #: Missed lines shown per file unless --missed-max says otherwise (a noisy log must not flood the terminal).
 MISSED_SHOWN: Final = 20
@@ -56,7 +57,13 @@ def parse(
     db: DbOption = None,
 ) -> None:
     """Parse PBX log files: a summary per pattern (like fail2ban-regex), or events as NDJSON."""
-    settings = load(config, db)
+    if config is not None:
+        settings = load(config, db)
+        sensor, tz = settings.general.sensor, settings.logs.zone()
+    else:
+        # No file, no settings to read: the parser's defaults are the settings' defaults
+        # (tests/logs/test_parse_cli.py), without paying for pydantic at start-up.
+        sensor, tz = DEFAULT_SENSOR, DEFAULT_TZ
     if fmt != "auto" and fmt not in FORMATS:
         err_console.print(f"[red]unknown format {fmt!r}[/]; use auto or one of {', '.join(FORMATS)}", highlight=False)
         raise typer.Exit(2)
@@ -70,9 +77,9 @@ def parse(
         parser: LineParser = make_parser(
             fmt,
             _sniff(path) if fmt == "auto" else (),
-            sensor=settings.general.sensor,
+            sensor=sensor,
             year_hint=year,
-            tz=settings.logs.zone(),
+            tz=tz,
             report_missed=missed,
         )
         shown_missed: list[tuple[int, str]] = []

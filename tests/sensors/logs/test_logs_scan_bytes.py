@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sipwarden.sensors.logs import PATTERNS, LineParser, reading
+from sipwarden.sensors.logs import PATTERNS, LineParser, needles, reading
 from sipwarden.sensors.logs.prefix import TimeContext
 
 SAMPLES = [s.line.encode() for p in PATTERNS for s in p.samples]
@@ -69,6 +69,7 @@ def _by_lines(data: bytes, fmt: str | None, missed: bool) -> tuple[list[tuple[An
     block=st.integers(16, 600),
     fmt=st.sampled_from(["asterisk", "freeswitch", "kamailio", None]),
     missed=st.booleans(),
+    engine=st.booleans(),
 )
 def test_block_scanning_equals_line_by_line(
     tmp_path: Path,
@@ -78,11 +79,14 @@ def test_block_scanning_equals_line_by_line(
     block: int,
     fmt: str | None,
     missed: bool,
+    engine: bool,
 ) -> None:
     data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
     path = tmp_path / "log"
     path.write_bytes(data)
     monkeypatch.setattr(reading, "READ_BLOCK", block)
+    # Hyperscan (where installed) for every block, or bytes.find for every block.
+    monkeypatch.setattr(needles, "ENGINE_MIN_BYTES", 0 if engine else 1 << 62)
     parser = LineParser(fmt, time=REFERENCE, report_missed=missed)
     got = [_view(r) for r in reading.parse_file(path, parser=parser)]
     want, stats = _by_lines(data, fmt, missed)

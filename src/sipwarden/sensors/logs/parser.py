@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from sipwarden.events import Event, EventKind, EventSource
 from sipwarden.sensors.logs import asterisk, asterisk_security, freeswitch, kamailio
+from sipwarden.sensors.logs.needles import NeedleSearch
 from sipwarden.sensors.logs.patterns import Family, Found, Pattern, check_patterns
 from sipwarden.sensors.logs.prefix import (
     LeadingTimes,
@@ -234,7 +235,7 @@ class LineParser:
         self._times = LeadingTimes(self.time)
         needles = self._triggers + (RELEVANT_WORDS if report_missed else ())
         self._needles = needles
-        self._byte_needles = tuple(n.encode("utf-8") for n in needles)
+        self._search = NeedleSearch(tuple(n.encode("utf-8") for n in needles))
 
     def parse_line(self, line: str, line_no: int = 0) -> ParseResult | None:
         """Parse one line (newline optional). None when the line is noise."""
@@ -264,41 +265,32 @@ class LineParser:
             if result is not None:
                 yield result
 
-    def scan_bytes(self, data: bytes, first_line_no: int = 1) -> Iterator[ParseResult]:
-        """`scan_text` of `data` decoded as UTF-8 (undecodable bytes escaped), with the same results.
+    def scan_bytes(self, data: bytes, first_line_no: int = 1, end: int | None = None) -> Iterator[ParseResult]:
+        """`scan_text` of `data[:end]` decoded as UTF-8 (undecodable bytes escaped), with the same results.
 
-        A block of pure ASCII is searched as bytes: only the lines holding a trigger are decoded,
+        A block of pure ASCII is searched as bytes (`NeedleSearch`): only the lines holding a trigger are decoded,
         and lines are counted with `bytes.replace`, which runs on memchr/memcpy; `count("\\n")`
         tests byte by byte and cost as much as every trigger search together. Any other block is
         decoded first: an escaped undecodable byte (`\\xad`) is text a trigger could match.
         """
-        if not data.isascii():
-            yield from self.scan_text(data.decode("utf-8", "backslashreplace"), first_line_no)
+        size = len(data) if end is None else end
+        if not data.isascii():  # (bytes after `end` are read again with the next block: harmless here)
+            yield from self.scan_text(data[:size].decode("utf-8", "backslashreplace"), first_line_no)
             return
-        size = len(data)
-        ends: dict[int, int] = {}  # start of a line holding a needle -> its end
-        find, rfind = data.find, data.rfind
-        for needle in self._byte_needles:
-            i = find(needle)
-            while i != -1:
-                end = find(b"\n", i)
-                if end == -1:
-                    end = size
-                ends[rfind(b"\n", 0, i) + 1] = end
-                i = find(needle, end)
         stats, parse = self.stats, self._parse
         line_no, prev = first_line_no, 0
-        for start in sorted(ends):
+        for start, stop in self._search.lines(data):
+            if start >= size:
+                break
             gap = data[prev:start]
             newlines = len(gap) - len(gap.replace(b"\n", b""))
             stats.lines += newlines
             line_no += newlines
             prev = start
-            result = parse(data[start : ends[start]].decode("ascii"), line_no)
+            result = parse(data[start:stop].decode("ascii"), line_no)
             if result is not None:
                 yield result
-        rest = data[prev:]
-        stats.lines += len(rest) - len(rest.replace(b"\n", b"")) + (0 if data.endswith(b"\n") or not data else 1)
+        stats.lines += data.count(b"\n", prev, size) + (0 if size == 0 or data[size - 1] == 0x0A else 1)
 
     # -- internals ----------------------------------------------------------------------------
 

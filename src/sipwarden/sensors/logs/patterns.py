@@ -112,8 +112,8 @@ class Pattern:
         return standard_extract(self, m, message)
 
 
-#: Distinct address slots remembered by `parse_host`: attacks repeat the same few addresses, and
-#: `ipaddress` parsing is the costliest step of a matched line.
+#: Distinct addresses remembered by `parse_host`: attacks repeat the same few addresses (from
+#: ever-changing ports), and `ipaddress` parsing is the costliest step of a matched line.
 HOST_CACHE_SIZE: Final = 65536
 
 
@@ -125,8 +125,6 @@ def parse_host(text: str, *, glued_port: bool = False) -> tuple[str, int | None]
     return _parse_host(text, glued_port)
 
 
-# Positional arguments: the cache key of a keyword call costs as much as the lookup it saves.
-@functools.lru_cache(maxsize=HOST_CACHE_SIZE)
 def _parse_host(text: str, glued_port: bool) -> tuple[str, int | None] | None:
     text = text.strip()
     if not text or len(text) > MAX_HOST_CHARS:
@@ -154,13 +152,20 @@ def _parse_host(text: str, glued_port: bool) -> tuple[str, int | None] | None:
         host = text
     if port is not None and not 0 < port < 65536:
         return None
+    ip = _ip_text(host)
+    return None if ip is None else (ip, port)
+
+
+@functools.lru_cache(maxsize=HOST_CACHE_SIZE)
+def _ip_text(host: str) -> str | None:
+    """The canonical text of the IP address `host`, or None when it is not one."""
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
         return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped  # ::ffff:1.2.3.4 is the IPv4 peer of a dual-stack socket
-    return str(ip), port
+    return str(ip)
 
 
 def sip_user(uri_text: str | None) -> str | None:
