@@ -67,7 +67,8 @@ def banned(guard: Guard) -> set[str]:
     return {b.value for b in guard.backend.list()}
 
 
-async def test_net_changes_after_a_short_disconnect_and_a_snapshot_after_a_long_one(tmp_path: Path) -> None:
+def fleet_member(tmp_path: Path) -> tuple[str, dict[str, str], int, Store, Guard, Agent]:
+    """A hub database with keys, a free port for its process, and one agent with its store and Guard."""
     hub_db = f"sqlite:///{tmp_path / 'hub.sqlite'}"
     Store.open(hub_db).close()
     keys = hub_keys(hub_db)
@@ -75,7 +76,11 @@ async def test_net_changes_after_a_short_disconnect_and_a_snapshot_after_a_long_
     local = Store.open(f"sqlite:///{tmp_path / 'local.sqlite'}")
     guard = Guard.from_settings(Settings(), DryRunBackend(), local, own=())
     settings = AgentSettings(hub_url=f"http://127.0.0.1:{port}", key=keys["pbx1"], name="fleet", push=False)
-    agent = Agent.for_guard(settings, tmp_path, guard, local)
+    return hub_db, keys, port, local, guard, Agent.for_guard(settings, tmp_path, guard, local)
+
+
+async def test_net_changes_after_a_short_disconnect_and_a_snapshot_after_a_long_one(tmp_path: Path) -> None:
+    hub_db, keys, port, local, guard, agent = fleet_member(tmp_path)
     with hub_process(hub_db, port) as url:
         async with httpx.AsyncClient(timeout=60) as client:
             await asyncio.to_thread(submit, url, keys["trusted"], ATTACKER)
@@ -112,4 +117,28 @@ async def test_net_changes_after_a_short_disconnect_and_a_snapshot_after_a_long_
     assert banned(guard) == {ATTACKER6, *many}
     assert {d.value for d in local.active_decisions(utcnow()) if d.origin == "hub:fleet"} == {ATTACKER6, *many}
     assert int(local.get_kv(CURSOR_KEY) or 0) >= MAX_DELTA + 10
+    local.close()
+
+
+async def test_a_cursor_older_than_the_hubs_change_log_takes_a_snapshot(tmp_path: Path) -> None:
+    from sipwarden.hub.repo import HubRepo
+    from sipwarden.hub.settings import HubSettings
+
+    hub_db, keys, port, local, guard, agent = fleet_member(tmp_path)
+    with hub_process(hub_db, port) as url:
+        async with httpx.AsyncClient(timeout=60) as client:
+            await asyncio.to_thread(submit, url, keys["trusted"], ATTACKER)
+            await agent.catch_up(client)
+            assert agent.snapshots == 1 and banned(guard) == {ATTACKER}
+            # While the agent is away: two more listings and a delisting, then the hub forgets them.
+            for ip in (ATTACKER2, ATTACKER6):
+                await asyncio.to_thread(submit, url, keys["trusted"], ip)
+            admin = Store.open(hub_db)
+            repo = HubRepo(admin, HubSettings())
+            assert repo.delist(ATTACKER, "false positive", utcnow())
+            assert repo.prune_changes(utcnow() + timedelta(seconds=1)) == 3
+            admin.close()
+            await agent.catch_up(client)  # 410 Gone for its cursor: the whole list instead
+            assert agent.snapshots == 2
+            assert banned(guard) == {ATTACKER2, ATTACKER6}
     local.close()

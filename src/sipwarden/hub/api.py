@@ -32,7 +32,7 @@ from sipwarden.hub.fastpath import CheckFastPath
 from sipwarden.hub.formats import FORMATS, listing_dict
 from sipwarden.hub.lookup import HubIndex, keep_current
 from sipwarden.hub.policy import Evidence, evidence_from_events, parse_address
-from sipwarden.hub.service import HubService, decisions_of
+from sipwarden.hub.service import CursorTooOld, HubService, decisions_of
 from sipwarden.hub.settings import HubSettings
 from sipwarden.hub.stream import ChangeSignal, libpq_url, listen_forever, stop
 from sipwarden.hub.submit import BatchError, DecisionIn, EventIn, read_items, validate_items
@@ -113,7 +113,10 @@ def v1_router(svc: HubService, index: HubIndex) -> APIRouter:
             if format != "json":
                 raise HTTPException(400, "since= works with format=json")
             svc.sweep(now)
-            delta = svc.delta(since, MAX_DELTA)
+            try:
+                delta = svc.delta(since, MAX_DELTA)
+            except CursorTooOld as exc:
+                raise HTTPException(410, str(exc)) from None
             return JSONResponse(delta, headers={"X-Sipwarden-Cursor": str(delta["cursor"])})
         body, media, cursor = svc.feed(format, now)
         etag = f'W/"{cursor}-{format}"'
@@ -233,6 +236,10 @@ def v1_router(svc: HubService, index: HubIndex) -> APIRouter:
         if last.isdigit():
             since = int(last)
         cursor = since if since is not None else await run_in_threadpool(svc.repo.head)
+        try:
+            await run_in_threadpool(svc.check_cursor, cursor)
+        except CursorTooOld as exc:
+            raise HTTPException(410, str(exc)) from None
         return StreamingResponse(
             _events(request, svc, cursor),
             media_type="text/event-stream",

@@ -288,8 +288,11 @@ class HubIndex:
         with self._lock:
             if not self._loaded:
                 return 0
+            refresh_all = full or (full is None and self.clock() - self._fresh_at >= REFRESH_SECONDS * 0.9)
+            if refresh_all and self.cursor < self.repo.pruned_through():
+                self._reload(now)  # changes it never applied were forgotten (a process stalled for weeks)
             applied = self._catch_up()
-            if full or (full is None and self.clock() - self._fresh_at >= REFRESH_SECONDS * 0.9):
+            if refresh_all:
                 since = self._renewed_after or now
                 self._renewed_after = now - RENEW_MARGIN
                 for listing in self.repo.renewed(since + timedelta(days=self.repo.settings.listing_days)):
@@ -298,6 +301,14 @@ class HubIndex:
                 self.key_hashes = frozenset(self.repo.live_key_hashes())
                 self._fresh_at = self.clock()
         return applied
+
+    def _reload(self, now: datetime) -> None:
+        log.warning("hub index cursor %d is older than the change log; reading the whole list again", self.cursor)
+        fresh = HubIndex(self.repo, self.clock)
+        fresh.load(now)
+        # Whole dicts swapped in: readers see the old index or the new one, never an empty one.
+        self.listed, self.delisted, self.key_hashes = fresh.listed, fresh.delisted, fresh.key_hashes
+        self.cursor, self._renewed_after = fresh.cursor, fresh._renewed_after
 
     def catch_up(self) -> int:
         """Apply changes since the cursor now (after a change this process made: read your writes)."""

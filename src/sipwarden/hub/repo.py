@@ -24,6 +24,8 @@ from sipwarden.store.hub_tables import hub_changes, hub_evidence, hub_keys, hub_
 
 #: PostgreSQL channel on which every change is announced (payload: the change's seq).
 NOTIFY_CHANNEL: Final = "sipwarden_hub"
+#: The store kv key holding the newest change `prune_changes` forgot.
+PRUNED_THROUGH_KEY: Final = "hub.changes_pruned_through"
 ROLES: Final = ("sensor", "reader", "admin")
 #: Bytes of randomness in a key: 256 bits, far beyond guessing, which is why a plain SHA-256 is
 #: enough to store it (a slow password hash protects low-entropy human secrets, not random tokens,
@@ -288,6 +290,28 @@ class HubRepo:
             )
             conn.execute(hub_evidence.delete().where(hub_evidence.c.ip == addr))
         return True
+
+    def prune_changes(self, before: datetime) -> int:
+        """Forget changes made before `before` (the newest change is always kept: it is the cursor of
+        `head`); how many. Cursors up to the last one forgotten become too old (`pruned_through`)."""
+        ch = hub_changes.c
+        with self.store.engine.connect() as conn:
+            newest = conn.execute(select(func.max(ch.seq))).scalar_one_or_none()
+            if newest is None:
+                return 0
+            cut = conn.execute(select(func.max(ch.seq)).where(ch.ts < before, ch.seq < newest)).scalar_one_or_none()
+        if cut is None:
+            return 0
+        # The mark first: a crash between the two only sends a few clients to the whole list early.
+        if cut > self.pruned_through():
+            self.store.set_kv(PRUNED_THROUGH_KEY, str(cut))
+        with self.store._write() as conn:
+            return int(conn.execute(hub_changes.delete().where(ch.seq <= cut)).rowcount)
+
+    def pruned_through(self) -> int:
+        """The newest change forgotten by `prune_changes` (0: none); older cursors cannot catch up."""
+        value = self.store.get_kv(PRUNED_THROUGH_KEY)
+        return int(value) if value and value.isdigit() else 0
 
     def sweep_expired(self, now: datetime, limit: int = 10_000) -> int:
         """Delist listings whose last evidence is older than the listing period; how many."""

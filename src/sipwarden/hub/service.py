@@ -13,7 +13,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from sipwarden.events import Decision
@@ -26,6 +26,8 @@ from sipwarden.store import Store
 
 #: Seconds between sweeps of expired listings by one process (any process may sweep; it is idempotent).
 SWEEP_INTERVAL: Final = 30.0
+#: Seconds between prunings of the change log by one process (a DELETE of a day's changes at most).
+PRUNE_INTERVAL: Final = 3600.0
 #: Rendered feeds kept per process: one per format at the newest cursor is what subscribers ask for.
 FEED_CACHE_MAX: Final = 32
 #: Scenario name of the hub's own decisions.
@@ -81,6 +83,10 @@ def listing_decision(listing: Listing, change: Change | None = None) -> Decision
     )
 
 
+class CursorTooOld(Exception):
+    """A cursor older than the change log: the client must read the whole list (HTTP 410)."""
+
+
 class HubService:
     """What every endpoint shares within one hub process."""
 
@@ -95,16 +101,21 @@ class HubService:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._feeds: dict[tuple[str, int], tuple[bytes, str]] = {}
         self._feed_lock = threading.Lock()
-        self._last_sweep = float("-inf")
+        self._last_sweep = self._last_prune = float("-inf")
         self.check_cache = CheckCache()
 
     def sweep(self, now: datetime, *, force: bool = False) -> int:
-        """Delist expired entries, at most every SWEEP_INTERVAL seconds unless forced."""
+        """Delist expired entries, at most every SWEEP_INTERVAL seconds unless forced; and, at most
+        every PRUNE_INTERVAL, forget changes older than `[hub] change_log_days`."""
         mono = time.monotonic()
         if not force and mono - self._last_sweep < SWEEP_INTERVAL:
             return 0
         self._last_sweep = mono
-        return self.repo.sweep_expired(now)
+        swept = self.repo.sweep_expired(now)
+        if force or mono - self._last_prune >= PRUNE_INTERVAL:
+            self._last_prune = mono
+            self.repo.prune_changes(now - timedelta(days=self.settings.change_log_days))
+        return swept
 
     def feed(self, fmt: str, now: datetime) -> tuple[bytes, str, int]:
         """(body, media type, cursor) of a full feed, rendered once per format and cursor."""
@@ -126,9 +137,13 @@ class HubService:
         return body, plugin.media_type, cursor
 
     def delta(self, since: int, limit: int) -> dict[str, Any]:
-        """Changes after cursor `since`: the addresses added (with details) and removed, net of each other."""
+        """Changes after cursor `since`: the addresses added (with details) and removed, net of each other.
+
+        Raises CursorTooOld when changes after `since` were forgotten (the client reads the whole list).
+        """
         from sipwarden.hub.formats import listing_dict
 
+        self.check_cursor(since)
         changes = self.repo.changes(since, limit)
         final: dict[str, tuple[Change, Listing]] = {}
         for change, listing in changes:
@@ -137,6 +152,12 @@ class HubService:
         removed = [ch.ip for ch, lst in final.values() if ch.op == "del" and not lst.listed]
         cursor = changes[-1][0].seq if changes else since
         return {"cursor": cursor, "added": added, "removed": removed, "more": len(changes) >= limit}
+
+    def check_cursor(self, cursor: int) -> None:
+        """Raise CursorTooOld when the change log no longer holds every change after `cursor`."""
+        pruned = self.repo.pruned_through()
+        if cursor < pruned:
+            raise CursorTooOld(f"changes up to {pruned} are no longer kept; read the whole list (no since=)")
 
     def changed(self) -> None:
         """Wake this process's streams (called after a change this process made)."""

@@ -50,6 +50,12 @@ class HubSettings(Section):
         le=10_000_000,
         description="Events or decisions a key may send at once before the rate applies.",
     )
+    change_log_days: float = Field(
+        default=30.0,
+        gt=0,
+        le=3650,
+        description="Days a listing change stays in the change log; a client whose cursor is older reads the whole list.",
+    )
     stream_poll_seconds: float = Field(
         default=0.5,
         gt=0,
