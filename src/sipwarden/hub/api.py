@@ -98,7 +98,14 @@ def v1_router(svc: HubService, index: HubIndex) -> APIRouter:
         if wait > 0:
             raise HTTPException(429, f"rate limit: retry in {wait:.1f}s", headers={"Retry-After": str(int(wait) + 1)})
 
-    @router.get("/blocklist", responses={200: {"content": {"text/plain": {}}}, 304: {"description": "Not modified"}})
+    @router.get(
+        "/blocklist",
+        responses={
+            200: {"content": {"text/plain": {}}},
+            304: {"description": "Not modified"},
+            410: {"description": "`since` is older than the change log: read the whole list"},
+        },
+    )
     def blocklist(
         request: Request,
         format: Annotated[str, Query(description=f"One of: {', '.join(FORMATS)}.")] = "plain",
@@ -225,7 +232,13 @@ def v1_router(svc: HubService, index: HubIndex) -> APIRouter:
             svc.changed()
         return JSONResponse({"accepted": len(valid), "listed": listed}, status_code=202)
 
-    @router.get("/stream", responses={200: {"content": {"text/event-stream": {}}}})
+    @router.get(
+        "/stream",
+        responses={
+            200: {"content": {"text/event-stream": {}}},
+            410: {"description": "The cursor is older than the change log: read the whole list"},
+        },
+    )
     async def stream(
         request: Request,
         since: Annotated[int | None, Query(ge=0, description="Cursor to resume from (default: now).")] = None,
