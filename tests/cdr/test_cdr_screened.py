@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import csv
 import random
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 import pytest
@@ -21,9 +21,11 @@ from cdrgen import PREMIUM, GenCall, asterisk_row, national_number
 from sipwarden.fraud.alerts import FraudAlert
 from sipwarden.fraud.guard import FraudGuard
 from sipwarden.fraud.history import AccountHistory, SeenCall
+from sipwarden.fraud.records import CallRecord
 from sipwarden.fraud.rules import Finding, FraudRule, default_rules
 from sipwarden.fraud.settings import FraudSettings
 from sipwarden.intel.risk import RiskClass
+from sipwarden.sensors.cdr import fastcsv, readers
 from sipwarden.sensors.cdr.fastcsv import FIELD_SEPARATOR
 from sipwarden.sensors.cdr.scan import BadRecord, read_cdr_file, scan_cdr_files
 
@@ -127,3 +129,30 @@ def test_every_reason_fires_across_the_streams(tmp_path: Path) -> None:
         path = write_master_csv(tmp_path / f"{seed}.csv", random_calls(seed), random.Random(seed))
         reasons |= {a.reason for a in reference(path)}
     assert reasons == {rule.reason for rule in default_rules(SETTINGS)}
+
+
+def test_ordinary_rows_never_reach_the_full_parser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = [c for c in random_calls(0) if c.start.hour >= 8][:300]
+    path = write_master_csv(tmp_path / "Master.csv", calls, random.Random(0))
+    parsed: list[Sequence[str]] = []
+    full_parser = readers.row_parser
+
+    def counting_parser(columns: Sequence[str], zone: tzinfo) -> Callable[[Sequence[str], str], CallRecord]:
+        parse = full_parser(columns, zone)
+
+        def counted(row: Sequence[str], origin: str) -> CallRecord:
+            parsed.append(row)
+            return parse(row, origin)
+
+        return counted
+
+    monkeypatch.setattr(fastcsv, "row_parser", counting_parser)
+    quiet = FraudSettings(
+        budget=1e9, risk_alert_min="high", business_hours="00:00-24:00", business_days=[1, 2, 3, 4, 5, 6, 7]
+    )
+    alerts = list(scan_cdr_files([path], "asterisk-csv", UTC, quiet))
+    shown = sum(len(a.calls) for a in alerts if isinstance(a, FraudAlert))
+    with_separator = sum(FIELD_SEPARATOR in "".join(row) for row in parsed)
+    # Only rows an alert shows are rebuilt, and rows holding the separator are read in full.
+    assert len(parsed) <= shown + with_separator
+    assert len(parsed) < len(calls) // 2

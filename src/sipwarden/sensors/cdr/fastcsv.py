@@ -90,36 +90,35 @@ def shard_of(account: str, shards: int) -> int:
     return zlib.crc32(account.encode("utf-8", "surrogatepass")) % shards
 
 
-class CsvLayout:
-    """Where a column mapping puts the fields the fast path reads."""
+def scan_csv(
+    path: Path, columns: Sequence[str], zone: tzinfo, guard: FraudGuard, shard: tuple[int, int] = (0, 1)
+) -> Iterator[tuple[int, FraudAlert | BadRow]]:
+    """Feed every row of a CSV CDR file to `guard`; yield (row number, alert or bad row) in order.
 
-    def __init__(self, columns: Sequence[str], zone: tzinfo) -> None:
-        self.names = names = check_columns(columns)
-        index = {name: i for i, name in enumerate(names) if name != "-"}
-        self.i_start, self.i_dst = index["start"], index["dst"]
-        self.needed = max(self.i_start, self.i_dst) + 1
-        used = [index.get(name, -1) for name in ("end", "duration", "billsec", "accountcode", "channel", "src")]
-        self.i_end, self.i_dur, self.i_bill, self.i_acct, self.i_chan, self.i_src = used
-        # Rows this wide have every column the fast path reads (mappings without one of them always
-        # take the full parser).
-        self.fast_width = max(index.values()) + 1 if min(used) >= 0 else 1 << 30
-        self.parse = row_parser(names, zone)
-
-    def account(self, row: Sequence[str]) -> str:
-        """The account of a row at least `needed` columns wide."""
-        n = len(row)
-        if n >= self.fast_width:
-            return account_of(row[self.i_acct], row[self.i_chan], row[self.i_src])
-        return account_of(*(row[i] if 0 <= i < n else "" for i in (self.i_acct, self.i_chan, self.i_src)))
-
-
-def read_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, int, list[str] | BadRow]]:
-    """(record number, line, row or BadRow) of every record of a CSV file, in file order.
-
-    Rows narrower than the mapping needs and text that is not CSV are BadRows; empty lines are
-    not records.
+    With `shard = (k, n)` only rows of accounts that `shard_of` gives to k are examined (and rows
+    without any account, such as broken CSV, go to worker 0): n processes together see every row once.
     """
-    needed = layout.needed
+    names = check_columns(columns)
+    index = {name: i for i, name in enumerate(names) if name != "-"}
+    i_start, i_dst = index["start"], index["dst"]
+    needed = max(i_start, i_dst) + 1
+    used = [index.get(name, -1) for name in ("end", "duration", "billsec", "accountcode", "channel", "src")]
+    i_end, i_dur, i_bill, i_acct, i_chan, i_src = used
+    # Rows this wide have every column the fast path reads (mappings without one of them always
+    # take the full parser).
+    fast_width = max(index.values()) + 1 if min(used) >= 0 else 1 << 30
+    parse = row_parser(names, zone)
+    name = str(path)
+    me, shards = shard
+
+    def build(kept: str, line: int) -> CallRecord:
+        return parse(kept.split(FIELD_SEPARATOR), f"{name}:{line}")
+
+    minutes = MinuteTimes(zone)
+    minute_of, small, seconds = minutes.minutes.get, _SMALL_SECONDS.get, _SECONDS.get
+    feed, feed_fields = guard.feed, guard.feed_fields
+    join = FIELD_SEPARATOR.join
+    owners: dict[str, int] = {}  # account -> its worker
     position = 0
     with path.open(encoding="utf-8", errors="replace", newline="") as fh:
         reader = csv.reader(fh)
@@ -131,117 +130,69 @@ def read_rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, int, list[st
                         continue
                     position += 1
                     if n < needed:
-                        yield (
-                            position,
-                            reader.line_num,
-                            BadRow(reader.line_num, f"{n} columns, expected at least {needed}"),
-                        )
+                        if me == 0:
+                            yield position, BadRow(reader.line_num, f"{n} columns, expected at least {needed}")
+                        continue
+                    if n >= fast_width:
+                        account = account_of(row[i_acct], row[i_chan], row[i_src])
                     else:
-                        yield position, reader.line_num, row
+                        account = account_of(*(row[i] if 0 <= i < n else "" for i in (i_acct, i_chan, i_src)))
+                    if shards > 1:
+                        owner = owners.get(account)
+                        if owner is None:
+                            if len(owners) >= MAX_OWNERS:
+                                owners.clear()
+                            owner = owners[account] = shard_of(account, shards)
+                        if owner != me:
+                            continue
+                    line = reader.line_num
+                    alerts = None
+                    if n >= fast_width:
+                        # "YYYY-MM-DD HH:MM" + ":SS": the minute from the cache, the seconds from a
+                        # table keyed with their colon, so nothing else can pass for this shape.
+                        text = row[i_start]
+                        sec = seconds(text[16:])
+                        base = minute_of(text[:16]) if sec is not None else None
+                        if base is None and sec is not None:
+                            base = minutes.start(text[:16])
+                        dst = row[i_dst].strip()
+                        duration, billsec = small(row[i_dur]), small(row[i_bill])
+                        if (
+                            base is not None
+                            and sec is not None
+                            and dst
+                            and duration is not None
+                            and billsec is not None
+                        ):
+                            start = base + sec
+                            text = row[i_end]
+                            stop: int | None = None
+                            if not text:
+                                stop = start + duration * US_PER_SECOND
+                            else:
+                                end_sec = seconds(text[16:])
+                                if end_sec is not None:
+                                    end_base = minute_of(text[:16])
+                                    if end_base is None:
+                                        end_base = minutes.start(text[:16])
+                                    if end_base is not None:
+                                        stop = end_base + end_sec
+                            kept = join(row)
+                            # A field holding the separator itself: the full parser reads the row.
+                            if stop is not None and kept.count(FIELD_SEPARATOR) == n - 1:
+                                alerts = feed_fields(account, dst, start, stop, billsec, build, kept, line)
+                    if alerts is None:  # an unusual field: the full parser decides
+                        try:
+                            record = parse(row, f"{name}:{line}")
+                        except CdrFormatError as exc:
+                            yield position, BadRow(line, str(exc))
+                            continue
+                        alerts = feed(record)
+                    if alerts:
+                        for alert in alerts:
+                            yield position, alert
                 return
             except csv.Error as exc:
                 position += 1
-                yield position, reader.line_num, BadRow(reader.line_num, f"not CSV: {exc}")
-
-
-class RowExaminer:
-    """Feed the rows of one CSV file to a guard: the usual shapes of fields checked cheaply here,
-    anything else read by the full parser."""
-
-    def __init__(self, name: str, layout: CsvLayout, guard: FraudGuard, minutes: MinuteTimes) -> None:
-        self.name = name
-        self.layout = layout
-        self.guard = guard
-        self.minutes = minutes
-        parse = layout.parse
-
-        def build(kept: str, line: int) -> CallRecord:
-            return parse(kept.split(FIELD_SEPARATOR), f"{name}:{line}")
-
-        self.build = build
-
-    def examine(self, row: list[str], account: str, line: int) -> list[FraudAlert] | BadRow:
-        """The alerts of one row (at least `needed` columns wide), or why it cannot be read."""
-        layout = self.layout
-        if len(row) >= layout.fast_width:
-            kept = FIELD_SEPARATOR.join(row)
-            if kept.count(FIELD_SEPARATOR) == len(row) - 1:  # else a field holds the separator itself
-                alerts = self._fast(row, account, line, kept)
-                if alerts is not None:
-                    return alerts
-        try:
-            record = layout.parse(row, f"{self.name}:{line}")
-        except CdrFormatError as exc:
-            return BadRow(line, str(exc))
-        return self.guard.feed(record)
-
-    def _fast(self, row: list[str], account: str, line: int, kept: str) -> list[FraudAlert] | None:
-        """The alerts of a row whose fields have the usual shapes; None for any other row."""
-        layout, minutes = self.layout, self.minutes
-        # "YYYY-MM-DD HH:MM" + ":SS": the minute from the cache, the seconds from a table keyed with
-        # their colon, so nothing else can pass for this shape.
-        text = row[layout.i_start]
-        sec = _SECONDS.get(text[16:])
-        if sec is None:
-            return None
-        base = minutes.minutes.get(text[:16])
-        if base is None:
-            base = minutes.start(text[:16])
-            if base is None:
-                return None
-        dst = row[layout.i_dst].strip()
-        duration, billsec = _SMALL_SECONDS.get(row[layout.i_dur]), _SMALL_SECONDS.get(row[layout.i_bill])
-        if not dst or duration is None or billsec is None:
-            return None
-        start = base + sec
-        text = row[layout.i_end]
-        if not text:
-            stop = start + duration * US_PER_SECOND
-        else:
-            end_sec = _SECONDS.get(text[16:])
-            if end_sec is None:
-                return None
-            end_base = minutes.minutes.get(text[:16])
-            if end_base is None:
-                end_base = minutes.start(text[:16])
-                if end_base is None:
-                    return None
-            stop = end_base + end_sec
-        return self.guard.feed_fields(account, dst, start, stop, billsec, self.build, kept, line)
-
-
-def scan_csv(
-    path: Path, columns: Sequence[str], zone: tzinfo, guard: FraudGuard, shard: tuple[int, int] = (0, 1)
-) -> Iterator[tuple[int, FraudAlert | BadRow]]:
-    """Feed every row of a CSV CDR file to `guard`; yield (row number, alert or bad row) in order.
-
-    With `shard = (k, n)` only rows of accounts that `shard_of` gives to k are examined (and rows
-    without any account, such as broken CSV, go to worker 0): n processes together see every row once.
-    """
-    layout = CsvLayout(columns, zone)
-    examine = RowExaminer(str(path), layout, guard, MinuteTimes(zone)).examine
-    account_of_row = layout.account
-    me, shards = shard
-    owners: dict[str, int] = {}  # account -> its worker
-    for position, line, row in read_rows(path, layout):
-        if isinstance(row, BadRow):
-            if me == 0:
-                yield position, row
-            continue
-        account = account_of_row(row)
-        if shards > 1:
-            owner = owners.get(account)
-            if owner is None:
-                if len(owners) >= MAX_OWNERS:
-                    owners.clear()
-                owner = owners[account] = shard_of(account, shards)
-            if owner != me:
-                continue
-        result = examine(row, account, line)
-        if not result:
-            continue  # no alert: by far the usual case
-        if isinstance(result, BadRow):
-            yield position, result
-        else:
-            for alert in result:
-                yield position, alert
+                if me == 0:
+                    yield position, BadRow(reader.line_num, f"not CSV: {exc}")
