@@ -154,11 +154,12 @@ class FraudGuard:
         return self._examine(record.account, call, checks)
 
     def feed_fields(
-        self, account: str, dst: str, start: int, stop: int, billsec: int, build: RecordBuilder, kept: str, line: int,
+        self, account: str, dst: str, start: int, stop: int, billsec: int, build: RecordBuilder, row: Sequence[str],
+        line: int,
     ) -> list[FraudAlert]:  # fmt: skip
         """`feed` for a reader that has checked a record's fields but not built its CallRecord.
 
-        `start` and `stop` are µs since the epoch; `build(kept, line)` must return the CallRecord of
+        `start` and `stop` are µs since the epoch; `build(row, line)` must return the CallRecord of
         exactly these fields (it runs only when an alert shows the call).
         """
         reading, price, checks = self._destinations.get(dst) or self._look_up(dst)
@@ -166,7 +167,7 @@ class FraudGuard:
             self.records_seen += 1
             return []
         cost = billsec / 60 * price if billsec > 0 else 0.0
-        call = SeenCall(start, stop, billsec, cost, dst, reading, None, build, kept, line)
+        call = SeenCall(start, stop, billsec, cost, dst, reading, None, build, row, line)
         return self._examine(account, call, checks)
 
     def _examine(self, account: str, call: SeenCall, checks: _Checks) -> list[FraudAlert]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Final
@@ -35,9 +35,8 @@ _US_PER_HOUR: Final = 3600 * US_PER_SECOND
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US: Final = timedelta(microseconds=1)
 
-#: Builds the CallRecord of a call from what its reader kept of it (one string, such as the fields
-#: of a CSV row joined) and its line number.
-RecordBuilder = Callable[[str, int], CallRecord]
+#: Builds the CallRecord of a call from what its reader kept (a CSV row and its line number).
+RecordBuilder = Callable[[Sequence[str], int], CallRecord]
 
 
 def micros(ts: datetime) -> int:
@@ -55,12 +54,12 @@ def from_micros(us: int) -> datetime:
 class SeenCall:
     """One external call as the rules see it: times, destination facts, estimated cost.
 
-    `record` and `classified()` rebuild the CallRecord (from what the reader kept, when the fast CSV
-    path read it: one string per call, so an hour of calls is few objects to keep and free) and the ClassifiedCall only when an alert needs them.
+    `record` and `classified()` rebuild the CallRecord (from the reader's row, when the fast CSV
+    path read it) and the ClassifiedCall only when an alert needs them.
     """
 
     __slots__ = (
-        "_build", "_classified", "_kept", "_line", "_record", "billsec", "concurrency", "cost", "country", "dst",
+        "_build", "_classified", "_line", "_record", "_row", "billsec", "concurrency", "cost", "country", "dst",
         "e164", "international", "number_type", "risk", "start", "stop",
     )  # fmt: skip
 
@@ -74,7 +73,7 @@ class SeenCall:
         reading: tuple[str, str | None, str, bool, RiskClass],
         record: CallRecord | None,
         build: RecordBuilder | None = None,
-        kept: str = "",
+        row: Sequence[str] = (),
         line: int = 0,
     ) -> None:
         self.start = start  # µs since the epoch
@@ -86,7 +85,7 @@ class SeenCall:
         self.concurrency = 1
         self._record = record
         self._build = build
-        self._kept = kept
+        self._row = row
         self._line = line
         self._classified: ClassifiedCall | None = None
 
@@ -95,8 +94,8 @@ class SeenCall:
         """The call record (rebuilt from the reader's row on first use)."""
         if self._record is None:
             assert self._build is not None, "a SeenCall needs a record or a way to build it"
-            self._record = self._build(self._kept, self._line)
-            self._build, self._kept = None, ""
+            self._record = self._build(self._row, self._line)
+            self._build, self._row = None, ()
         return self._record
 
     def classified(self) -> ClassifiedCall:

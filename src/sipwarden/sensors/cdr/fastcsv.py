@@ -37,10 +37,6 @@ MAX_OWNERS: Final = 100_000
 #: Durations read from a table: a call under 10,000 s (2.8 h) is the common case by far.
 _SMALL_SECONDS: Final = {"": 0, **{str(n): n for n in range(10_000)}}
 _SECONDS: Final = {f":{n:02d}": n * US_PER_SECOND for n in range(60)}
-#: Joins the fields of a row while the guard remembers the call: one string is cheaper to keep and
-#: free than a list of 18 (an hour of calls stays in memory). A row with this character inside a
-#: field is read by the full parser instead, so splitting always gives the row back.
-FIELD_SEPARATOR: Final = "\x00"
 # The minute part of the usual CDR time; anything else goes through parse_time.
 _MINUTE: Final = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d", re.ASCII)
 assert all(0 <= n <= MAX_DURATION_SECONDS for n in _SMALL_SECONDS.values())
@@ -111,13 +107,12 @@ def scan_csv(
     name = str(path)
     me, shards = shard
 
-    def build(kept: str, line: int) -> CallRecord:
-        return parse(kept.split(FIELD_SEPARATOR), f"{name}:{line}")
+    def build(row: Sequence[str], line: int) -> CallRecord:
+        return parse(row, f"{name}:{line}")
 
     minutes = MinuteTimes(zone)
     minute_of, small, seconds = minutes.minutes.get, _SMALL_SECONDS.get, _SECONDS.get
     feed, feed_fields = guard.feed, guard.feed_fields
-    join = FIELD_SEPARATOR.join
     owners: dict[str, int] = {}  # account -> its worker
     position = 0
     with path.open(encoding="utf-8", errors="replace", newline="") as fh:
@@ -177,10 +172,8 @@ def scan_csv(
                                         end_base = minutes.start(text[:16])
                                     if end_base is not None:
                                         stop = end_base + end_sec
-                            kept = join(row)
-                            # A field holding the separator itself: the full parser reads the row.
-                            if stop is not None and kept.count(FIELD_SEPARATOR) == n - 1:
-                                alerts = feed_fields(account, dst, start, stop, billsec, build, kept, line)
+                            if stop is not None:
+                                alerts = feed_fields(account, dst, start, stop, billsec, build, row, line)
                     if alerts is None:  # an unusual field: the full parser decides
                         try:
                             record = parse(row, f"{name}:{line}")
@@ -188,9 +181,8 @@ def scan_csv(
                             yield position, BadRow(line, str(exc))
                             continue
                         alerts = feed(record)
-                    if alerts:
-                        for alert in alerts:
-                            yield position, alert
+                    for alert in alerts:
+                        yield position, alert
                 return
             except csv.Error as exc:
                 position += 1
