@@ -4,7 +4,8 @@ A rule looks at one external call and the account's history *before* that call, 
 `Finding` or None. Thresholds come from `[fraud]` settings; time comes from the records, so a
 replayed CDR file gives the same alerts as live monitoring. Rules run once per external call, so
 each decides from counters first (O(1) or a binary search) and lists the calls of a window only
-when it fires.
+when it fires. Before that, `concerns` screens destinations: most calls go to ordinary national
+numbers that can never trip a destination rule, so the guard does not even ask those rules.
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ class FraudRule(Protocol):
     reason: str
     severity: Severity
 
+    def concerns(self, country: str | None, international: bool, risk: RiskClass) -> bool:
+        """Whether a call to a destination of this kind could ever make `check` return a Finding.
+
+        Asked once per kind of destination: when False, the guard skips `check` for such calls.
+        """
+
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
         """A Finding when this call (with the account's history) looks like fraud."""
 
@@ -56,6 +63,9 @@ class HighRiskDestination:
         self.min_risk = RiskClass.parse(settings.risk_alert_min)
         self.window = max(settings.alert_cooldown_seconds, EVIDENCE_WINDOW_SECONDS) * US_PER_SECOND
 
+    def concerns(self, country: str | None, international: bool, risk: RiskClass) -> bool:
+        return risk >= self.min_risk
+
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
         if call.risk < self.min_risk:
             return None
@@ -71,6 +81,9 @@ class NewCountry:
 
     def __init__(self, settings: FraudSettings) -> None:
         self.min_history = settings.new_country_min_history
+
+    def concerns(self, country: str | None, international: bool, risk: RiskClass) -> bool:
+        return international and bool(country)
 
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
         if not call.international or not call.country or history.calls_total < self.min_history:
@@ -93,6 +106,9 @@ class Burst:
         self.seconds = settings.burst_window_seconds
         self.min_calls = settings.burst_min_calls
         self.factor = settings.burst_factor
+
+    def concerns(self, country: str | None, international: bool, risk: RiskClass) -> bool:
+        return True  # any call counts
 
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
         if len(history.recent) + 1 < self.min_calls:
@@ -120,6 +136,9 @@ class Concurrency:
     def __init__(self, settings: FraudSettings) -> None:
         self.min_calls = settings.concurrency_min
         self.factor = settings.concurrency_factor
+
+    def concerns(self, country: str | None, international: bool, risk: RiskClass) -> bool:
+        return True  # any call counts
 
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
         if call.concurrency < self.min_calls:
@@ -157,6 +176,9 @@ class AfterHours:
     def _counts(self, call: SeenCall) -> bool:
         return self.all_calls or call.international or call.risk > RiskClass.LOW
 
+    def concerns(self, country: str | None, international: bool, risk: RiskClass) -> bool:
+        return self.all_calls or international or risk > RiskClass.LOW
+
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
         if not self._counts(call) or self.in_hours(call.start):
             return None
@@ -180,6 +202,9 @@ class ShortCallSeries:
 
     def _short(self, call: SeenCall) -> bool:
         return call.international and call.billsec <= self.short
+
+    def concerns(self, country: str | None, international: bool, risk: RiskClass) -> bool:
+        return international
 
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
         if not self._short(call):
@@ -207,6 +232,9 @@ class Budget:
         self.budget = settings.budget
         self.seconds = settings.budget_window_seconds
         self.currency = settings.currency
+
+    def concerns(self, country: str | None, international: bool, risk: RiskClass) -> bool:
+        return True  # any call counts
 
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
         if call.cost <= 0:
