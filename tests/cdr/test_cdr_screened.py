@@ -9,14 +9,13 @@ streams with bursts, overlapping calls, out-of-order hangups, night calls, premi
 
 from __future__ import annotations
 
-import csv
 import random
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 import pytest
-from cdrgen import PREMIUM, GenCall, asterisk_row, national_number
+from cdrgen import PREMIUM, GenCall, national_number, write_asterisk_csv
 
 from sipwarden.fraud.alerts import FraudAlert
 from sipwarden.fraud.guard import FraudGuard
@@ -87,15 +86,6 @@ def random_calls(seed: int) -> list[GenCall]:
     return calls
 
 
-def write_master_csv(path: Path, calls: Sequence[GenCall]) -> Path:
-    """Master.csv in hangup order, as Asterisk writes it."""
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh, quoting=csv.QUOTE_ALL)
-        for call in sorted(calls, key=lambda c: c.end):
-            writer.writerow(asterisk_row(call))
-    return path
-
-
 def reference(path: Path) -> list[FraudAlert]:
     guard = FraudGuard(SETTINGS, rules=[Unscreened(rule) for rule in default_rules(SETTINGS)])
     alerts: list[FraudAlert] = []
@@ -107,7 +97,7 @@ def reference(path: Path) -> list[FraudAlert]:
 
 @pytest.mark.parametrize("seed", range(4))
 def test_screened_rules_and_the_fast_path_give_the_plain_alerts(tmp_path: Path, seed: int) -> None:
-    path = write_master_csv(tmp_path / "Master.csv", random_calls(seed))
+    path = write_asterisk_csv(tmp_path / "Master.csv", random_calls(seed))
     expected = reference(path)
     assert len({a.reason for a in expected}) >= 5  # the stream exercises most rules
     for workers in (1, 2):
@@ -122,14 +112,14 @@ def test_screened_rules_and_the_fast_path_give_the_plain_alerts(tmp_path: Path, 
 def test_every_reason_fires_across_the_streams(tmp_path: Path) -> None:
     reasons: set[str] = set()
     for seed in range(4):
-        path = write_master_csv(tmp_path / f"{seed}.csv", random_calls(seed))
+        path = write_asterisk_csv(tmp_path / f"{seed}.csv", random_calls(seed))
         reasons |= {a.reason for a in reference(path)}
     assert reasons == {rule.reason for rule in default_rules(SETTINGS)}
 
 
 def test_ordinary_rows_never_reach_the_full_parser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = [c for c in random_calls(0) if c.start.hour >= 8][:300]
-    path = write_master_csv(tmp_path / "Master.csv", calls)
+    path = write_asterisk_csv(tmp_path / "Master.csv", calls)
     parsed: list[Sequence[str]] = []
     full_parser = readers.row_parser
 
