@@ -2,7 +2,8 @@
 
 `postgres_url` starts a throwaway PostgreSQL cluster (initdb + pg_ctl) on 127.0.0.1 for the whole
 session; `postgres_fresh_url` gives each test its own empty database in it. Tests that use them are
-marked `@pytest.mark.postgres`.
+marked `@pytest.mark.postgres`. `store` is a fresh store on each backend in turn (SQLite, then
+PostgreSQL); directories with other needs define their own.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
+from sipwarden.store import Store
 
 #: Seconds pg_ctl may take to start or stop the server; a cold start on a busy 2-core box takes ~2 s.
 PG_START_TIMEOUT = 60
@@ -139,3 +142,16 @@ def postgres_fresh_url(postgres_url: str) -> str:
     with psycopg.connect(f"host={host} port={port} user={PG_SUPERUSER} dbname=postgres", autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return f"{server}/{name}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A fresh store: SQLite in the test's directory, then a fresh real PostgreSQL database."""
+    url = (
+        f"sqlite:///{tmp_path / 'store.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_fresh_url")
+    )
+    opened = Store.open(url)
+    yield opened
+    opened.close()

@@ -26,6 +26,11 @@ def manual(value: str, hours: float | None = 1.0, scope: str = "ip") -> Decision
     )  # type: ignore[arg-type]
 
 
+async def probe(guard: Guard, ip: str) -> list[Decision]:
+    """A tool's probe from `ip` through the Guard (detection bans it at once); what it decided."""
+    return await guard.handle(Event(ts=utcnow(), kind="probe", source="asterisk", src_ip=ip, tool="x"))
+
+
 def banned(backend: DryRunBackend) -> dict[str, object]:
     return {b.value: b.until for b in backend.list()}
 
@@ -50,7 +55,7 @@ async def test_bans_added_and_lifted_by_another_writer_are_applied(tmp_path: Pat
         assert banned(backend) == {"198.51.100.0/24": None}
         assert guard.engine.active("ip", "192.0.2.50", "ban") is None
         # Detection bans the address again afterwards, as for any new offender.
-        [d] = await guard.handle(Event(ts=utcnow(), kind="probe", source="asterisk", src_ip="192.0.2.50", tool="x"))
+        [d] = await probe(guard, "192.0.2.50")
         assert d.value == "192.0.2.50" and "192.0.2.50" in banned(backend)
     finally:
         mine.close()
@@ -68,7 +73,7 @@ async def test_a_local_ban_stays_when_an_older_decision_of_the_address_was_lifte
         store.remove_decision("192.0.2.60", reason="mistake", now=utcnow())
         # The engine bans the address (the decision is not stored yet when the poll runs).
         guard.store = None
-        [d] = await guard.handle(Event(ts=utcnow(), kind="probe", source="asterisk", src_ip="192.0.2.60", tool="x"))
+        [d] = await probe(guard, "192.0.2.60")
         guard.store = store
         assert await guard.sync() == (0, 0)
         assert "192.0.2.60" in banned(backend)
@@ -83,7 +88,7 @@ async def test_a_longer_ban_from_elsewhere_extends_the_firewall_timeout(tmp_path
     guard = Guard(Engine(DetectSettings(ban_time="1h")), backend, store=store)
     try:
         await guard.start()
-        [d] = await guard.handle(Event(ts=utcnow(), kind="probe", source="asterisk", src_ip="192.0.2.70", tool="x"))
+        [d] = await probe(guard, "192.0.2.70")
         assert await guard.sync() == (0, 0)  # its own decision, already applied
         longer = manual("192.0.2.70", hours=48)
         store.add_decisions([longer])
@@ -192,7 +197,7 @@ async def test_a_lifted_ban_replaced_by_a_shorter_one_keeps_only_the_new_one(tmp
     guard = Guard(Engine(DetectSettings(ban_time="1d")), backend, store=store)
     try:
         await guard.start()
-        [d] = await guard.handle(Event(ts=utcnow(), kind="probe", source="asterisk", src_ip="192.0.2.95", tool="x"))
+        [d] = await probe(guard, "192.0.2.95")
         store.remove_decision("192.0.2.95", reason="too long", now=utcnow())
         short = manual("192.0.2.95", hours=0.25)
         store.add_decisions([short])

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from bench.intel_data import BASE, BRUTE, FRAUDSTER, SCANNER, scenario_events
@@ -15,17 +13,6 @@ from sipwarden.intel.dossier import build_dossier, build_number_report
 from sipwarden.intel.ownership import Owner, StaticOwnership
 from sipwarden.store import Store
 from sipwarden.store import intel_queries as q
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'intel.db'}"
-    else:
-        url = str(request.getfixturevalue("postgres_fresh_url"))
-    opened = Store.open(url)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -3,9 +3,7 @@ general reads they replace, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from bench.intel_data import BRUTE, FRAUDSTER, SCANNER, scenario_events
@@ -22,17 +20,6 @@ TRIED = {"100": 5, "1001": 3, "admin": 4, "200": 2, "300": 1, "1002": 3}
 #: Accounts accepted (cracked) later, by another address.
 CRACKED = ("1001", "300")
 CRACKER = "192.0.2.77"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'walk.db'}"
-    else:
-        url = str(request.getfixturevalue("postgres_fresh_url"))
-    opened = Store.open(url)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture
