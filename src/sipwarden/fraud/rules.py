@@ -174,7 +174,7 @@ class AfterHours:
         return local.isoweekday() in self.days and self.begin <= local.time() < self.end
 
     def _counts(self, call: SeenCall) -> bool:
-        return self.all_calls or call.international or call.risk > RiskClass.LOW
+        return self.concerns(call.country, call.international, call.risk)
 
     def concerns(self, country: str | None, international: bool, risk: RiskClass) -> bool:
         return self.all_calls or international or risk > RiskClass.LOW

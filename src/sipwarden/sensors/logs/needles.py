@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
-from typing import Any, Final
+from collections.abc import Callable, Sequence
+from typing import Any, AnyStr, Final
 
 log = logging.getLogger(__name__)
 
@@ -26,18 +26,20 @@ Span = tuple[int, int]
 _Search = Callable[[bytes], list[Span]]
 
 
-def find_lines(data: bytes, needles: tuple[bytes, ...]) -> list[Span]:
-    """The spans of the lines of `data` that hold a needle, in order, searched needle by needle."""
+def find_lines(data: AnyStr, needles: Sequence[AnyStr]) -> list[Span]:
+    """The spans of the lines of `data` (text or bytes) that hold a needle, in order, searched
+    needle by needle."""
+    newline = b"\n" if isinstance(data, bytes) else "\n"
     size = len(data)
     ends: dict[int, int] = {}  # start of a line holding a needle -> its end
     find, rfind = data.find, data.rfind
     for needle in needles:
         i = find(needle)
         while i != -1:
-            end = find(b"\n", i)
+            end = find(newline, i)
             if end == -1:
                 end = size
-            ends[rfind(b"\n", 0, i) + 1] = end
+            ends[rfind(newline, 0, i) + 1] = end
             i = find(needle, end)
     return [(start, ends[start]) for start in sorted(ends)]
 

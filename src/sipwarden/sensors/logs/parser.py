@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from sipwarden.events import Event, EventKind, EventSource
 from sipwarden.sensors.logs import asterisk, asterisk_security, freeswitch, kamailio
-from sipwarden.sensors.logs.needles import NeedleSearch
+from sipwarden.sensors.logs.needles import NeedleSearch, find_lines
 from sipwarden.sensors.logs.patterns import Family, Found, Pattern, check_patterns
 from sipwarden.sensors.logs.prefix import (
     LeadingTimes,
@@ -245,23 +245,12 @@ class LineParser:
     def scan_text(self, text: str, first_line_no: int = 1) -> Iterator[ParseResult]:
         """Parse a block of whole lines fast: only lines containing a trigger reach Python code."""
         self.stats.lines += text.count("\n") + (0 if text.endswith("\n") or not text else 1)
-        size = len(text)
-        ends: dict[int, int] = {}  # start of a line holding a needle -> its end
-        find, rfind = text.find, text.rfind
-        for needle in self._needles:
-            i = find(needle)
-            while i != -1:
-                end = find("\n", i)
-                if end == -1:
-                    end = size
-                ends[rfind("\n", 0, i) + 1] = end
-                i = find(needle, end)
         line_no, prev = first_line_no, 0
         count, parse = text.count, self._parse
-        for start in sorted(ends):
+        for start, end in find_lines(text, self._needles):
             line_no += count("\n", prev, start)
             prev = start
-            result = parse(text[start : ends[start]], line_no)
+            result = parse(text[start:end], line_no)
             if result is not None:
                 yield result
 
