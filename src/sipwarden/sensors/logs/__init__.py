@@ -11,8 +11,9 @@ The public API:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sipwarden.lazy import lazy_names
 from sipwarden.sensors.logs.parser import FORMATS, PATTERNS, LineParser, ParseResult, detect_format
 from sipwarden.sensors.logs.reading import make_parser, parse_file, parse_lines
 
@@ -32,11 +33,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # The tailer (asyncio, inotify, journald) loads on first use (PEP 562): `sipwarden parse`
-    # reads whole files and starts faster without it.
-    if name == "LogFollower":
-        from sipwarden.sensors.logs.follow import LogFollower
-
-        return LogFollower
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The tailer (asyncio, inotify, journald) loads on first use (PEP 562): `sipwarden parse` reads
+# whole files and starts faster without it.
+__getattr__ = lazy_names(__name__, {"LogFollower": "sipwarden.sensors.logs.follow"})
