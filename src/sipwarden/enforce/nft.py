@@ -103,12 +103,14 @@ class NftBackend:
     def reconcile(self, active: Iterable[Ban]) -> int:
         """Replace the content of every set with `active` in one transaction (no moment without bans)."""
         now = utcnow()
-        left: dict[datetime | None, int | None] = {}  # bans imported together share their end
-        live = [
-            (b, left[b.until] if b.until in left else left.setdefault(b.until, remaining_seconds(b.until, now)))
-            for b in active
-        ]
-        live = [(b, left) for b, left in live if left != 0]
+        seconds_left: dict[datetime | None, int | None] = {}  # bans imported together share their end
+        live = []
+        for b in active:
+            left = seconds_left.get(b.until, -1)
+            if left == -1:
+                left = seconds_left[b.until] = remaining_seconds(b.until, now)
+            if left != 0:
+                live.append((b, left))
         script = [f"flush set inet {self.table} {name}" for name in _SETS.values()]
         for name, items in self._by_set(live):
             script += self._statements("add", name, [self._element(b, left) for b, left in items])
