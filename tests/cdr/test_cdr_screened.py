@@ -45,9 +45,13 @@ class Unscreened:
         self.rule = rule
         self.reason = rule.reason
         self.severity = rule.severity
+        self.tail = 0
 
     def concerns(self, country: str | None, international: bool, risk: RiskClass) -> bool:
         return True
+
+    def quiet(self, call: SeenCall, history: AccountHistory) -> bool:
+        return False
 
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
         return self.rule.check(call, history)

@@ -47,8 +47,9 @@ def naive_concurrency(recent: list[SeenCall], c: SeenCall) -> int:
 @pytest.mark.parametrize("seed", range(6))
 def test_windows_concurrency_and_peaks_match_the_plain_walks(seed: int) -> None:
     rng = random.Random(seed)
-    history = AccountHistory("1001")
+    history = AccountHistory("1001", tail=5)
     recent: list[SeenCall] = []
+    everything: list[SeenCall] = []
     pending: deque[tuple[int, int]] = deque()
     settled = 1
     now = 1_790_000_000 * S
@@ -62,7 +63,8 @@ def test_windows_concurrency_and_peaks_match_the_plain_walks(seed: int) -> None:
             recent.pop(0)
         while pending and pending[0][0] < start - SETTLE * S:
             settled = max(settled, pending.popleft()[1])
-        history.prune(start, KEEP * S, SETTLE * S, BUDGET * S)
+        history.prune_spend(start, BUDGET * S)
+        history.prune(start, KEEP * S, SETTLE * S)
         assert list(history.recent) == recent
         assert history.settled_peak == settled
         for seconds in (60, 600, 900, 3600):
@@ -71,9 +73,17 @@ def test_windows_concurrency_and_peaks_match_the_plain_walks(seed: int) -> None:
             assert history.window_count(since) == len(naive_window(recent, since))
         c.concurrency = history.concurrency_at(c)
         assert c.concurrency == naive_concurrency(recent, c)
+        history.note(c)
         history.add(c)
         recent.append(c)
+        everything.append(c)
         pending.append((c.start, c.concurrency))
+        # The tally: the latest five calls, and the latest stop of all before them.
+        assert list(history.tail_starts) == [o.start for o in everything[-5:]]
+        assert list(history.tail_stops) == [o.stop for o in everything[-5:]]
+        assert history.stop_before_tail == max((o.stop for o in everything[:-5]), default=None)
+        assert history.seen_stop == max(o.stop for o in everything)
+        assert history.calls_total == len(everything)
 
 
 def test_times_are_exact_microseconds_and_hours_match_timestamp() -> None:

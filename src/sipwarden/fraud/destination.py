@@ -100,12 +100,7 @@ class DestinationClassifier:
             digits = plain = self._strip_outside_line(digits)
         if len(plain) < MIN_EXTERNAL_DIGITS:
             return None
-        # An international or trunk prefix plus a country or area code needs 6 digits; a national
-        # number without trunk prefix (NANP) is decided by its area code.
-        key = (digits[:DIAL_KEY_DIGITS] if digits[0] in "0+" else digits[:NATIONAL_KEY_DIGITS], len(digits))
-        form = self._dial_cache.get(key, _UNSEEN)
-        if form is _UNSEEN:
-            form = _bounded_put(self._dial_cache, key, self._e164_form(digits))
+        form = self.form(digits)
         if form is None:
             return None
         drop, front = form
@@ -116,6 +111,19 @@ class DestinationClassifier:
             info = _bounded_put(self._e164_cache, key2, self._describe(e164))
         country, number_type, risk = info
         return e164, country, number_type, country != self.home_country, risk
+
+    def form(self, digits: str) -> tuple[int, str] | None:
+        """How a dial string of at least MIN_EXTERNAL_DIGITS digits (and a leading `+` or not, outside
+        line stripped) becomes E.164: (digits to drop, digits to put in front); None when internal.
+
+        Decided by the leading digits alone: an international or trunk prefix plus a country or area
+        code needs 6 of them; a national number without trunk prefix (NANP) its area code.
+        """
+        key = (digits[:DIAL_KEY_DIGITS] if digits[0] in "0+" else digits[:NATIONAL_KEY_DIGITS], len(digits))
+        form = self._dial_cache.get(key, _UNSEEN)
+        if form is _UNSEEN:
+            form = _bounded_put(self._dial_cache, key, self._e164_form(digits))
+        return form
 
     def _e164_form(self, digits: str) -> tuple[int, str] | None:
         """How this shape of dial string becomes E.164: (digits to drop, digits to put in front)."""

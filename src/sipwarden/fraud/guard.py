@@ -3,6 +3,12 @@
 Every record passes here, so the path is lean: the destination and its price are looked up once
 per distinct dialled string, times are integer microseconds, per-account memory is a `__slots__`
 object, and CallRecord, Destination and alert objects are only built when a rule fires.
+
+A guard made with `defer=True` (the batch scan) goes further. When every rule a call concerns calls
+it quiet (`FraudRule.quiet`, judged from the account's tally), the call is only counted in the tally
+and noted in the account's ledger; the rest of the bookkeeping waits until a call of that account
+needs examining, and is then done for the waiting calls in arrival order. Most accounts of a PBX
+never make such a call, so most calls are never added at all; the alerts are the same either way.
 """
 
 from __future__ import annotations
@@ -12,8 +18,18 @@ from datetime import datetime
 from typing import Final
 
 from sipwarden.fraud.alerts import ClassifiedCall, FraudAlert, Severity
-from sipwarden.fraud.destination import MAX_CACHE_ENTRIES, MAX_DIALLED_ENTRIES, DestinationClassifier, Reading
-from sipwarden.fraud.history import US_PER_SECOND, AccountHistory, RecordBuilder, SeenCall, micros
+from sipwarden.fraud.destination import (
+    DIAL_KEY_DIGITS,
+    E164_KEY_CHARS,
+    MAX_CACHE_ENTRIES,
+    MAX_DIALLED_DIGITS,
+    MAX_DIALLED_ENTRIES,
+    MIN_EXTERNAL_DIGITS,
+    NATIONAL_KEY_DIGITS,
+    DestinationClassifier,
+    Reading,
+)
+from sipwarden.fraud.history import US_PER_SECOND, AccountHistory, Ledger, RecordBuilder, SeenCall, micros
 from sipwarden.fraud.records import CallRecord, Destination
 from sipwarden.fraud.rules import EVIDENCE_WINDOW_SECONDS, Finding, FraudRule, default_rules
 from sipwarden.fraud.settings import FraudSettings
@@ -22,6 +38,9 @@ from sipwarden.intel.risk import RiskClass
 #: Accounts remembered at once. A PBX has far fewer; the bound only stops a CDR file full of
 #: distinct account codes from growing memory without end (least recently active are forgotten).
 MAX_ACCOUNTS: Final = 100_000
+#: Calls one account may have waiting in a deferring guard's ledger (about 40 bytes and the dialled
+#: string each). At the bound they are added at once, which costs what adding them one by one would.
+MAX_DEFERRED: Final = 20_000
 
 
 class RateTable:
@@ -73,8 +92,15 @@ class RateTable:
 
 #: (check, reason, severity) of each rule the guard asks about a call, in rule order.
 _Checks = tuple[tuple[Callable[[SeenCall, AccountHistory], Finding | None], str, Severity], ...]
-#: What the destination cache holds for extensions and junk: nothing to examine.
-_INTERNAL: Final[tuple[None, float, _Checks]] = (None, 0.0, ())
+#: The `quiet` screens of those rules; None when the guard does not defer.
+_Quiets = tuple[Callable[[SeenCall, AccountHistory], bool], ...] | None
+#: What the destination cache holds per dialled string: reading (None for extensions and junk),
+#: price per minute, checks, quiet screens.
+_Found = tuple[Reading | None, float, _Checks, _Quiets]
+_INTERNAL: Final[_Found] = (None, 0.0, (), None)
+#: What every plain digit string with the same deciding digits shares: how it becomes E.164 (digits
+#: to drop, digits to put in front), country, number type, international, risk, price, checks, screens.
+_Kind = tuple[int, str, str | None, str, bool, RiskClass, float, _Checks, _Quiets]
 
 
 class FraudGuard:
@@ -86,13 +112,17 @@ class FraudGuard:
         *,
         classifier: DestinationClassifier | None = None,
         rules: Sequence[FraudRule] | None = None,
+        defer: bool = False,
     ) -> None:
         self.settings = settings or FraudSettings()
         s = self.settings
         self.classifier = classifier or DestinationClassifier(s.home_country, s.outside_line_prefixes)
         self.rules: tuple[FraudRule, ...] = tuple(rules if rules is not None else default_rules(s))
+        #: Whether `feed_fields` defers quiet calls (its builders must then read rows again by line).
+        self.defer = defer
+        self._tail = max((rule.tail for rule in self.rules), default=0)
         # Kind of destination (country, international, risk) -> the checks of the rules it concerns.
-        self._checks: dict[tuple[str | None, bool, RiskClass], _Checks] = {}
+        self._checks: dict[tuple[str | None, bool, RiskClass], tuple[_Checks, _Quiets]] = {}
         self.rates = RateTable(s.rates, s.default_international_rate)
         self._cooldown = s.alert_cooldown_seconds * US_PER_SECOND
         keep = max(s.burst_window_seconds, s.short_series_window_seconds, s.alert_cooldown_seconds)
@@ -102,32 +132,86 @@ class FraudGuard:
         self._accounts: dict[str, AccountHistory] = {}
         self._last_alert: dict[str, dict[str, int]] = {}  # account -> reason -> latest alert (µs)
         self._account_alert: dict[str, int] = {}  # latest alert per account (µs)
-        # dialled string -> (Reading, price per minute, checks); Reading None for extensions and junk.
-        # The same numbers recur all day; emptied when full (cheaper per miss than LRU bookkeeping).
-        self._destinations: dict[str, tuple[Reading | None, float, _Checks]] = {}
+        # dialled string -> _Found. The same numbers recur all day; emptied when full (cheaper per
+        # miss than LRU bookkeeping).
+        self._destinations: dict[str, _Found] = {}
+        # Plain digit strings (national numbers almost never repeat whole) are read by their leading
+        # digits instead: (dial key, length) -> how many digits decide the rest (-1: internal), and
+        # (those digits, length) -> _Kind. Not with outside-line prefixes, which `read` strips first.
+        self._by_digits = not self.classifier.outside_line_prefixes
+        self._deciding: dict[tuple[str, int], int] = {}
+        self._kinds: dict[tuple[str, int], _Kind] = {}
+        # E.164 digits that decide the classification and the price (rates by longest prefix).
+        self._e164_digits = max(E164_KEY_CHARS - 1, max(map(len, s.rates), default=0))
         self.records_seen = 0
         self.external_calls = 0
 
-    def _look_up(self, dialled: str) -> tuple[Reading | None, float, _Checks]:
+    def _look_up(self, dialled: str) -> _Found:
+        n = len(dialled)
+        if (
+            self._by_digits
+            and MIN_EXTERNAL_DIGITS <= n <= MAX_DIALLED_DIGITS
+            and dialled.isascii()
+            and dialled.isdigit()
+        ):
+            return self._look_up_digits(dialled, n)
         reading = self.classifier.read(dialled)
         if reading is None:
-            found: tuple[Reading | None, float, _Checks] = _INTERNAL
+            found = _INTERNAL
         else:
             _, country, _, international, risk = reading
-            checks = self._checks.get((country, international, risk))
-            if checks is None:
-                checks = self._checks_for(country, international, risk)
-            found = (reading, self.rates.price(reading[0], international), checks)
+            screens = self._checks.get((country, international, risk))
+            if screens is None:
+                screens = self._checks_for(country, international, risk)
+            found = (reading, self.rates.price(reading[0], international), *screens)
         if len(self._destinations) >= MAX_DIALLED_ENTRIES:
             self._destinations.clear()
         self._destinations[dialled] = found
         return found
 
-    def _checks_for(self, country: str | None, international: bool, risk: RiskClass) -> _Checks:
-        """The checks of the rules that calls to this kind of destination concern (shared per kind)."""
-        checks = tuple((r.check, r.reason, r.severity) for r in self.rules if r.concerns(country, international, risk))
-        self._checks[country, international, risk] = checks  # bounded: countries x 2 x risk classes
-        return checks
+    def _look_up_digits(self, dialled: str, n: int) -> _Found:
+        """`_look_up` of a plain digit string through the cache of kinds.
+
+        `read` turns it into E.164 by a form shared by its dial key, then classifies and prices it by
+        the first E164_KEY_CHARS characters and the first rate-prefix digits of the E.164 number;
+        every string that agrees with this one on the digits those come from reads the same but for
+        the E.164 number, which is rebuilt from the string's own tail.
+        """
+        head = dialled[:DIAL_KEY_DIGITS] if dialled[0] == "0" else dialled[:NATIONAL_KEY_DIGITS]
+        deciding = self._deciding.get((head, n))
+        if deciding is None:
+            form = self.classifier.form(dialled)
+            deciding = -1 if form is None else max(len(head), form[0] + self._e164_digits - len(form[1]))
+            if len(self._deciding) >= MAX_CACHE_ENTRIES:
+                self._deciding.clear()
+            self._deciding[head, n] = deciding
+        if deciding < 0:
+            return _INTERNAL
+        kind = self._kinds.get((dialled[:deciding], n))
+        if kind is None:
+            kind = self._kind_of(dialled, deciding)
+        drop, front, country, number_type, international, risk, price, checks, quiets = kind
+        return (f"+{front}{dialled[drop:]}", country, number_type, international, risk), price, checks, quiets
+
+    def _kind_of(self, dialled: str, deciding: int) -> _Kind:
+        form = self.classifier.form(dialled)
+        reading = self.classifier.read(dialled)
+        assert form is not None and reading is not None, "a form makes a reading"
+        e164, country, number_type, international, risk = reading
+        screens = self._checks.get((country, international, risk)) or self._checks_for(country, international, risk)
+        kind = (*form, country, number_type, international, risk, self.rates.price(e164, international), *screens)
+        if len(self._kinds) >= MAX_CACHE_ENTRIES:
+            self._kinds.clear()
+        self._kinds[dialled[:deciding], len(dialled)] = kind
+        return kind
+
+    def _checks_for(self, country: str | None, international: bool, risk: RiskClass) -> tuple[_Checks, _Quiets]:
+        """The checks and quiet screens of the rules that calls to this kind of destination concern."""
+        rules = [r for r in self.rules if r.concerns(country, international, risk)]
+        checks = tuple((r.check, r.reason, r.severity) for r in rules)
+        screens = (checks, tuple(r.quiet for r in rules) if self.defer else None)
+        self._checks[country, international, risk] = screens  # bounded: countries x 2 x risk classes
+        return screens
 
     def classify(self, record: CallRecord) -> ClassifiedCall:
         """The record with its destination and estimated cost."""
@@ -142,7 +226,7 @@ class FraudGuard:
 
     def feed(self, record: CallRecord) -> list[FraudAlert]:
         """Examine one call record; return the alerts it raises (usually none)."""
-        reading, price, checks = self._destinations.get(record.dst) or self._look_up(record.dst)
+        reading, price, checks, _ = self._destinations.get(record.dst) or self._look_up(record.dst)
         if reading is None:
             self.records_seen += 1
             return []  # extensions and feature codes cost nothing
@@ -151,7 +235,7 @@ class FraudGuard:
         billsec = record.billsec
         cost = billsec / 60 * price if billsec > 0 else 0.0
         call = SeenCall(start, stop, billsec, cost, record.dst, reading, record)
-        return self._examine(record.account, call, checks)
+        return self._examine(self._history(record.account), call, checks)
 
     def feed_fields(
         self, account: str, dst: str, start: int, stop: int, billsec: int, build: RecordBuilder, row: Sequence[str],
@@ -160,28 +244,76 @@ class FraudGuard:
         """`feed` for a reader that has checked a record's fields but not built its CallRecord.
 
         `start` and `stop` are µs since the epoch; `build(row, line)` must return the CallRecord of
-        exactly these fields (it runs only when an alert shows the call).
+        exactly these fields (it runs only when an alert shows the call). A deferring guard keeps
+        only the fields and the line of a quiet call, and later calls `build((), line)`.
         """
-        reading, price, checks = self._destinations.get(dst) or self._look_up(dst)
+        reading, price, checks, quiets = self._destinations.get(dst) or self._look_up(dst)
         if reading is None:
             self.records_seen += 1
             return []
         cost = billsec / 60 * price if billsec > 0 else 0.0
         call = SeenCall(start, stop, billsec, cost, dst, reading, None, build, row, line)
-        return self._examine(account, call, checks)
+        history = self._history(account)
+        if quiets is not None:
+            history.prune_spend(start, self._budget)
+            for quiet in quiets:
+                if not quiet(call, history):
+                    break
+            else:
+                history.note(call)
+                deferred = history.deferred
+                if deferred is None:
+                    deferred = history.deferred = Ledger()
+                deferred.append(start, stop, billsec, dst, build, line)
+                if len(deferred) >= MAX_DEFERRED:
+                    self._catch_up(history, deferred)
+                self.records_seen += 1
+                self.external_calls += 1
+                return []
+        return self._examine(history, call, checks)
 
-    def _examine(self, account: str, call: SeenCall, checks: _Checks) -> list[FraudAlert]:
-        self.records_seen += 1
-        self.external_calls += 1
+    def _history(self, account: str) -> AccountHistory:
         accounts = self._accounts
         history = accounts.pop(account, None)  # then re-inserted: dict order is recency order
         if history is None:
-            history = AccountHistory(account)
+            history = AccountHistory(account, self._tail)
             if len(accounts) >= MAX_ACCOUNTS:
                 del accounts[next(iter(accounts))]
         accounts[account] = history
+        return history
+
+    def _catch_up(self, history: AccountHistory, deferred: Ledger) -> None:
+        """Add the deferred calls, as `_examine` would have added them (they are in the tally already)."""
+        history.deferred = None
+        keep, settle, destinations = self._keep, self._settle, self._destinations
+        columns = (
+            deferred.starts,
+            deferred.stops,
+            deferred.billsecs,
+            deferred.dialled,
+            deferred.builds,
+            deferred.lines,
+        )
+        for start, stop, billsec, dst, build, line in zip(*columns, strict=True):
+            reading, price, _, _ = destinations.get(dst) or self._look_up(dst)
+            assert reading is not None, "only external calls are deferred"
+            cost = billsec / 60 * price if billsec > 0 else 0.0
+            call = SeenCall(start, stop, billsec, cost, dst, reading, None, build, (), line)
+            history.prune(start, keep, settle)
+            latest = history.latest_stop
+            if latest is not None and latest > start:
+                call.concurrency = history.concurrency_at(call)
+            history.add(call)
+
+    def _examine(self, history: AccountHistory, call: SeenCall, checks: _Checks) -> list[FraudAlert]:
+        self.records_seen += 1
+        self.external_calls += 1
+        account = history.account
         now = call.start
-        history.prune(now, self._keep, self._settle, self._budget)
+        history.prune_spend(now, self._budget)
+        if history.deferred is not None:
+            self._catch_up(history, history.deferred)
+        history.prune(now, self._keep, self._settle)
         latest = history.latest_stop
         if latest is not None and latest > now:  # else nothing remembered still runs: concurrency 1
             call.concurrency = history.concurrency_at(call)
@@ -210,6 +342,7 @@ class FraudGuard:
                     currency=self.settings.currency,
                 )
             )
+        history.note(call)
         history.add(call)
         return alerts
 

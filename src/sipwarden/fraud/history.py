@@ -4,11 +4,19 @@ called, usual rates.
 Times are integer microseconds since the Unix epoch: exact like `datetime` (CDR times have at most
 microseconds) and several times cheaper to compare and subtract on a path that runs once per record.
 The `CallRecord` and `Destination` behind a call are only built when an alert shows it.
+
+An account's memory has two parts. The *tally* (calls and countries so far, spend in the budget
+window, the starts and stops of the latest calls) is cheap and kept for every call as it comes
+(`prune_spend`, `note`). The rest (recent calls with their window index, usual rate, concurrency
+peaks) is kept by `prune` and `add`; a guard that defers quiet calls (`FraudGuard(defer=True)`)
+replays them into it only when a call needs it, in arrival order, so it ends up exactly as if every
+call had been added at once.
 """
 
 from __future__ import annotations
 
 import heapq
+from array import array
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -35,7 +43,8 @@ _US_PER_HOUR: Final = 3600 * US_PER_SECOND
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US: Final = timedelta(microseconds=1)
 
-#: Builds the CallRecord of a call from what its reader kept (a CSV row and its line number).
+#: Builds the CallRecord of a call from what its reader kept (a CSV row and its line number). A
+#: reader whose calls a guard may defer reads the row again by its line when given an empty row.
 RecordBuilder = Callable[[Sequence[str], int], CallRecord]
 
 
@@ -106,6 +115,37 @@ class SeenCall:
         return self._classified
 
 
+class Ledger:
+    """Calls noted in the tally but not yet added, in arrival order, as a deferring guard keeps them.
+
+    Columns of machine integers rather than an object per call: a scan defers most of a file, and
+    hundreds of thousands of small objects would cost their allocation and the garbage collector's
+    walks over them.
+    """
+
+    __slots__ = ("billsecs", "builds", "dialled", "lines", "starts", "stops")
+
+    def __init__(self) -> None:
+        self.starts = array("q")
+        self.stops = array("q")
+        self.billsecs = array("q")
+        self.lines = array("q")
+        self.dialled: list[str] = []
+        self.builds: list[RecordBuilder] = []
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def append(self, start: int, stop: int, billsec: int, dialled: str, build: RecordBuilder, line: int) -> None:
+        """Keep one deferred call."""
+        self.starts.append(start)
+        self.stops.append(stop)
+        self.billsecs.append(billsec)
+        self.lines.append(line)
+        self.dialled.append(dialled)
+        self.builds.append(build)
+
+
 class AccountHistory:
     """Mutable per-account memory owned by one FraudGuard.
 
@@ -117,22 +157,31 @@ class AccountHistory:
     """
 
     __slots__ = (
-        "_first", "_hours", "_minima", "_next", "account", "calls_total", "countries", "hour_counts", "hour_total",
-        "latest_stop", "pending_peaks", "recent", "settled_peak", "spend", "spend_total",
+        "_first", "_hours", "_minima", "_next", "account", "calls_total", "countries", "deferred", "hour_counts",
+        "hour_total", "latest_stop", "pending_peaks", "recent", "seen_stop", "settled_peak", "spend", "spend_total",
+        "stop_before_tail", "tail_starts", "tail_stops",
     )  # fmt: skip
 
-    def __init__(self, account: str) -> None:
+    def __init__(self, account: str, tail: int = 0) -> None:
         self.account = account
-        self.recent: deque[SeenCall] = deque()
+        # The tally, kept for every call (deferred or not) ...
         self.countries: set[str] = set()
         self.calls_total = 0
+        self.spend: deque[tuple[int, float]] = deque()
+        self.spend_total = 0.0
+        self.tail_starts: deque[int] = deque(maxlen=tail)  # starts of the latest `tail` calls, oldest first
+        self.tail_stops: deque[int] = deque(maxlen=tail)  # and their stops
+        self.stop_before_tail: int | None = None  # latest stop of every call older than the tail
+        self.seen_stop: int | None = None  # latest stop of every call noted
+        # ... calls noted but not yet added (a deferring guard's ledger, in arrival order) ...
+        self.deferred: Ledger | None = None
+        # ... and what `add` keeps.
+        self.recent: deque[SeenCall] = deque()
         self.hour_counts: dict[int, int] = {}
         self.hour_total = 0  # sum of hour_counts, kept so the usual rate costs O(1)
         self._hours: list[int] = []  # the keys of hour_counts as a heap: the oldest is forgotten first
         self.settled_peak = 1  # usual concurrency: highest seen before the current window
         self.pending_peaks: deque[tuple[int, int]] = deque()
-        self.spend: deque[tuple[int, float]] = deque()
-        self.spend_total = 0.0
         self.latest_stop: int | None = None  # upper bound of the end of every remembered call
         self._first = 0  # sequence number of recent[0]
         self._next = 0  # sequence number of the next call added
@@ -144,8 +193,36 @@ class AccountHistory:
             self._minima.popleft()
         self._first += 1
 
-    def prune(self, now: int, keep: int, settle: int, budget: int) -> None:
-        """Forget calls older than `keep`, settle old concurrency peaks, expire budget spend (µs)."""
+    def prune_spend(self, now: int, budget: int) -> None:
+        """Expire the spend of calls that started more than `budget` µs before `now` (the tally)."""
+        spend = self.spend
+        if spend:
+            budget_before = now - budget
+            while spend and spend[0][0] < budget_before:
+                self.spend_total -= spend.popleft()[1]
+            if not spend:
+                self.spend_total = 0.0  # drop float drift when the window empties
+
+    def note(self, call: SeenCall) -> None:
+        """Count a call in the tally, after the rules have seen it (whether it is added now or later)."""
+        self.calls_total += 1
+        if call.country:
+            self.countries.add(call.country)
+        if call.cost > 0:
+            self.spend.append((call.start, call.cost))
+            self.spend_total += call.cost
+        stop, stops = call.stop, self.tail_stops
+        if len(stops) == stops.maxlen:  # full: the oldest stop leaves the tail (with no tail, this one)
+            leaving = stops[0] if stops else stop
+            if self.stop_before_tail is None or leaving > self.stop_before_tail:
+                self.stop_before_tail = leaving
+        stops.append(stop)
+        self.tail_starts.append(call.start)
+        if self.seen_stop is None or stop > self.seen_stop:
+            self.seen_stop = stop
+
+    def prune(self, now: int, keep: int, settle: int) -> None:
+        """Forget calls older than `keep` and settle old concurrency peaks (µs)."""
         recent = self.recent
         if recent and recent[0].start < now - keep:
             horizon, minima = now - keep, self._minima
@@ -159,13 +236,6 @@ class AccountHistory:
             settle_before = now - settle
             while pending and pending[0][0] < settle_before:
                 self.settled_peak = max(self.settled_peak, pending.popleft()[1])
-        spend = self.spend
-        if spend:
-            budget_before = now - budget
-            while spend and spend[0][0] < budget_before:
-                self.spend_total -= spend.popleft()[1]
-            if not spend:
-                self.spend_total = 0.0  # drop float drift when the window empties
 
     def _window_first(self, since: int) -> int:
         """Sequence number of the oldest call of the window that starts at `since`."""
@@ -221,7 +291,7 @@ class AccountHistory:
         return peak
 
     def add(self, call: SeenCall) -> None:
-        """Remember a call after the rules have seen it."""
+        """Remember a call after the rules have seen it (`note` counts it in the tally)."""
         recent = self.recent
         if len(recent) >= MAX_RECENT_CALLS:
             self._drop_oldest()
@@ -232,9 +302,6 @@ class AccountHistory:
             minima.pop()
         minima.append((start, self._next))
         self._next += 1
-        self.calls_total += 1
-        if call.country:
-            self.countries.add(call.country)
         hour = start // _US_PER_HOUR if 0 <= start < _EXACT_FLOOR_BELOW else _hour(start)
         counts = self.hour_counts
         if hour in counts:
@@ -253,9 +320,6 @@ class AccountHistory:
                 pending[-1] = (start, pending[-1][1])
         else:
             pending.append((start, call.concurrency))
-        if call.cost > 0:
-            self.spend.append((start, call.cost))
-            self.spend_total += call.cost
         if self.latest_stop is None or call.stop > self.latest_stop:
             self.latest_stop = call.stop
 

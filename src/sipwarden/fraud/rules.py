@@ -6,12 +6,18 @@ replayed CDR file gives the same alerts as live monitoring. Rules run once per e
 each decides from counters first (O(1) or a binary search) and lists the calls of a window only
 when it fires. Before that, `concerns` screens destinations: most calls go to ordinary national
 numbers that can never trip a destination rule, so the guard does not even ask those rules.
+
+`quiet` is a cheaper and coarser screen of one call: True promises that `check` would return None,
+and it may read only the account's tally (see `history`). A guard that defers quiet calls skips the
+rest of the account's bookkeeping for them until a call comes that some rule cannot call quiet.
+Every `quiet` must be conservative; `tests/cdr/test_cdr_deferred.py` holds them to that.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import time
+from itertools import islice
 from typing import Final, Protocol
 from zoneinfo import ZoneInfo
 
@@ -38,11 +44,20 @@ class FraudRule(Protocol):
 
     reason: str
     severity: Severity
+    #: How many of the account's latest calls `quiet` reads from the tally (`tail_starts`, `tail_stops`).
+    tail: int
 
     def concerns(self, country: str | None, international: bool, risk: RiskClass) -> bool:
         """Whether a call to a destination of this kind could ever make `check` return a Finding.
 
         Asked once per kind of destination: when False, the guard skips `check` for such calls.
+        """
+
+    def quiet(self, call: SeenCall, history: AccountHistory) -> bool:
+        """True only if `check(call, history)` is sure to return None, judged from the tally alone.
+
+        False is always allowed (the call is then examined in full); the tally is up to date with
+        every earlier call, the rest of `history` may lag behind.
         """
 
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
@@ -58,6 +73,7 @@ class HighRiskDestination:
 
     reason = "high_risk_destination"
     severity: Severity = "critical"
+    tail = 0
 
     def __init__(self, settings: FraudSettings) -> None:
         self.min_risk = RiskClass.parse(settings.risk_alert_min)
@@ -65,6 +81,9 @@ class HighRiskDestination:
 
     def concerns(self, country: str | None, international: bool, risk: RiskClass) -> bool:
         return risk >= self.min_risk
+
+    def quiet(self, call: SeenCall, history: AccountHistory) -> bool:
+        return call.risk < self.min_risk
 
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
         if call.risk < self.min_risk:
@@ -78,12 +97,16 @@ class NewCountry:
 
     reason = "new_country"
     severity: Severity = "medium"
+    tail = 0
 
     def __init__(self, settings: FraudSettings) -> None:
         self.min_history = settings.new_country_min_history
 
     def concerns(self, country: str | None, international: bool, risk: RiskClass) -> bool:
         return international and bool(country)
+
+    def quiet(self, call: SeenCall, history: AccountHistory) -> bool:
+        return self.check(call, history) is None  # countries and the call count are the tally
 
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
         if not call.international or not call.country or history.calls_total < self.min_history:
@@ -106,9 +129,16 @@ class Burst:
         self.seconds = settings.burst_window_seconds
         self.min_calls = settings.burst_min_calls
         self.factor = settings.burst_factor
+        self.tail = self.min_calls - 1
 
     def concerns(self, country: str | None, international: bool, risk: RiskClass) -> bool:
         return True  # any call counts
+
+    def quiet(self, call: SeenCall, history: AccountHistory) -> bool:
+        # The window walks back from the newest call until one started before `since`, so holding
+        # min_calls - 1 earlier calls means the (min_calls - 1)th latest of them started since.
+        starts = history.tail_starts
+        return len(starts) < self.tail or starts[-self.tail] < call.start - self.seconds * US_PER_SECOND
 
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
         if len(history.recent) + 1 < self.min_calls:
@@ -136,9 +166,21 @@ class Concurrency:
     def __init__(self, settings: FraudSettings) -> None:
         self.min_calls = settings.concurrency_min
         self.factor = settings.concurrency_factor
+        self.tail = self.min_calls - 2
 
     def concerns(self, country: str | None, international: bool, risk: RiskClass) -> bool:
         return True  # any call counts
+
+    def quiet(self, call: SeenCall, history: AccountHistory) -> bool:
+        # Only calls still running at the start overlap it. When all but the latest min_calls - 2
+        # had stopped by then, at most min_calls - 1 calls run at once, this one included.
+        start = call.start
+        if history.seen_stop is None or history.seen_stop <= start:
+            return True  # the usual case: nothing still runs
+        if history.stop_before_tail is not None and history.stop_before_tail > start:
+            return False
+        stops = history.tail_stops
+        return all(stop <= start for stop in islice(stops, max(0, len(stops) - self.tail)))
 
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
         if call.concurrency < self.min_calls:
@@ -158,6 +200,7 @@ class AfterHours:
 
     reason = "after_hours"
     severity: Severity = "medium"
+    tail = 0
 
     def __init__(self, settings: FraudSettings) -> None:
         self.zone = ZoneInfo(settings.timezone)
@@ -179,6 +222,9 @@ class AfterHours:
     def concerns(self, country: str | None, international: bool, risk: RiskClass) -> bool:
         return self.all_calls or international or risk > RiskClass.LOW
 
+    def quiet(self, call: SeenCall, history: AccountHistory) -> bool:
+        return not self._counts(call) or self.in_hours(call.start)
+
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
         if not self._counts(call) or self.in_hours(call.start):
             return None
@@ -194,6 +240,7 @@ class ShortCallSeries:
 
     reason = "short_call_series"
     severity: Severity = "high"
+    tail = 0
 
     def __init__(self, settings: FraudSettings) -> None:
         self.short = settings.short_call_seconds
@@ -205,6 +252,9 @@ class ShortCallSeries:
 
     def concerns(self, country: str | None, international: bool, risk: RiskClass) -> bool:
         return international
+
+    def quiet(self, call: SeenCall, history: AccountHistory) -> bool:
+        return not self._short(call)
 
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
         if not self._short(call):
@@ -227,6 +277,7 @@ class Budget:
 
     reason = "budget"
     severity: Severity = "high"
+    tail = 0
 
     def __init__(self, settings: FraudSettings) -> None:
         self.budget = settings.budget
@@ -235,6 +286,9 @@ class Budget:
 
     def concerns(self, country: str | None, international: bool, risk: RiskClass) -> bool:
         return True  # any call counts
+
+    def quiet(self, call: SeenCall, history: AccountHistory) -> bool:
+        return call.cost <= 0 or history.spend_total + call.cost < self.budget  # the spend is the tally
 
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
         if call.cost <= 0:

@@ -5,6 +5,10 @@ cheaply (times `YYYY-MM-DD HH:MM:SS` read through a per-minute cache, small whol
 table) and the CallRecord is only built when an alert shows the call, by the same `row_parser` that
 `read_cdr_file` uses. A row whose fields have any other shape takes that full parser at once, so
 both paths accept, reject and read every row the same way.
+
+With a deferring guard (`FraudGuard(defer=True)`), the guard keeps only the fields and the line of
+a quiet call, and the builder reads such a row again from the file (`rowlines.RowsByLine`) if an
+alert ever shows the call.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from sipwarden.sensors.cdr.readers import (
     parse_time,
     row_parser,
 )
+from sipwarden.sensors.cdr.rowlines import RowsByLine
 
 #: Minutes whose start time is remembered (a day of records spans 1,440; more is cleared and refilled).
 MAX_MINUTES: Final = 100_000
@@ -106,20 +111,29 @@ def scan_csv(
     parse = row_parser(names, zone)
     name = str(path)
     me, shards = shard
+    again = RowsByLine(path) if guard.defer else None
+    firsts: dict[int, int] = {}  # last line -> first line, of records over several lines
 
     def build(row: Sequence[str], line: int) -> CallRecord:
+        if not row:  # a call the guard deferred: read its row again
+            assert again is not None, "only a deferring guard passes no row"
+            row = again.row(firsts.get(line, line), line)
         return parse(row, f"{name}:{line}")
 
     minutes = MinuteTimes(zone)
     minute_of, small, seconds = minutes.minutes.get, _SMALL_SECONDS.get, _SECONDS.get
     feed, feed_fields = guard.feed, guard.feed_fields
     owners: dict[str, int] = {}  # account -> its worker
-    position = 0
+    position = previous = 0  # records so far; line where the previous one ended
     with path.open(encoding="utf-8", errors="replace", newline="") as fh:
         reader = csv.reader(fh)
         while True:
             try:
                 for row in reader:
+                    line = reader.line_num
+                    if line > previous + 1 and again is not None:
+                        firsts[line] = previous + 1
+                    previous = line
                     n = len(row)
                     if not n:
                         continue
@@ -140,7 +154,6 @@ def scan_csv(
                             owner = owners[account] = shard_of(account, shards)
                         if owner != me:
                             continue
-                    line = reader.line_num
                     alerts = None
                     if n >= fast_width:
                         # "YYYY-MM-DD HH:MM" + ":SS": the minute from the cache, the seconds from a
@@ -186,5 +199,6 @@ def scan_csv(
                 return
             except csv.Error as exc:
                 position += 1
+                previous = reader.line_num
                 if me == 0:
                     yield position, BadRow(reader.line_num, f"not CSV: {exc}")

@@ -151,7 +151,7 @@ def _scan_shard(
     shard: tuple[int, int],
 ) -> tuple[list[_Item], int, int]:  # fmt: skip
     """One worker: its accounts of every file, in order (runs in a child process)."""
-    guard = FraudGuard(settings)
+    guard = FraudGuard(settings, defer=True)
     items = [
         item for n, path in enumerate(paths) for item in _scan_one(n, path, fmt, zone, guard, custom_columns, shard)
     ]
@@ -177,7 +177,7 @@ def scan_cdr_files(
     totals = totals if totals is not None else ScanTotals()
     workers = max(1, min(workers, MAX_WORKERS))
     if workers == 1:
-        guard = FraudGuard(settings)
+        guard = FraudGuard(settings, defer=True)
         try:
             for n, path in enumerate(paths):
                 for _, _, item in _scan_one(n, path, fmt, zone, guard, custom_columns, (0, 1)):

@@ -1,0 +1,60 @@
+"""Rows of a CSV file read again by the line numbers `csv.reader` gave them.
+
+A deferring FraudGuard keeps only the fields and the line of a quiet call; when an alert later
+shows that call, its row is read again from the file. The file is opened once, when the scan
+starts, so a log rotation that renames it in the meantime does not change what is read back. The
+index of line ends is built on first use, and only as far as the lines asked for, by reading the
+file the way the scan read it (UTF-8, lines ending at `\\n`, `\\r\\n` or `\\r`, as `newline=""`
+splits them), with undecodable bytes kept so that each line's length in bytes is exact.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import weakref
+from array import array
+from pathlib import Path
+
+
+class RowsByLine:
+    """Reads the CSV record that ends on a given line of one file (1-based, as `reader.line_num`)."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self._fd)
+        self._ends = array("q")  # byte offset just past line n at index n - 1
+        self._lines: io.TextIOWrapper | None = None  # the indexing pass, on a duplicate descriptor
+        self._offset = 0
+
+    def row(self, first: int, last: int) -> list[str]:
+        """The row spanning lines `first` to `last`; ValueError when the file no longer has them."""
+        self._index_to(last)
+        if last > len(self._ends) or first < 1:
+            raise ValueError(f"line {last} is not in the file any more")
+        begin = self._ends[first - 2] if first > 1 else 0
+        data = os.pread(self._fd, self._ends[last - 1] - begin, begin)
+        text = data.decode("utf-8", errors="replace")
+        for row in csv.reader(io.StringIO(text, newline="")):
+            if row:
+                return row
+        raise ValueError(f"line {last} holds no record")
+
+    def _index_to(self, line: int) -> None:
+        ends = self._ends
+        if len(ends) >= line:
+            return
+        if self._lines is None:
+            # pread leaves the shared file offset alone, so the duplicate can read on its own.
+            self._lines = open(  # noqa: SIM115 (lives as long as this object)
+                os.dup(self._fd), encoding="utf-8", errors="surrogateescape", newline=""
+            )
+            weakref.finalize(self, self._lines.close)
+        offset = self._offset
+        for text in self._lines:
+            offset += len(text.encode("utf-8", errors="surrogateescape"))
+            ends.append(offset)
+            if len(ends) >= line:
+                break
+        self._offset = offset
