@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sipwarden.fraud.history import AccountHistory, SeenCall, _hour, from_micros, micros
+from sipwarden.fraud.history import NEVER, AccountHistory, SeenCall, _hour, from_micros, micros
 from sipwarden.intel.risk import RiskClass
 
 READING = ("+12125550100", "US", "fixed_line", False, RiskClass.LOW)
@@ -81,7 +81,7 @@ def test_windows_concurrency_and_peaks_match_the_plain_walks(seed: int) -> None:
         # The tally: the latest five calls, and the latest stop of all before them.
         assert list(history.tail_starts) == [o.start for o in everything[-5:]]
         assert list(history.tail_stops) == [o.stop for o in everything[-5:]]
-        assert history.stop_before_tail == max((o.stop for o in everything[:-5]), default=None)
+        assert history.stop_before_tail == max((o.stop for o in everything[:-5]), default=NEVER)
         assert history.seen_stop == max(o.stop for o in everything)
         assert history.calls_total == len(everything)
 

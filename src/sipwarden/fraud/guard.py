@@ -253,9 +253,16 @@ class FraudGuard:
             return []
         cost = billsec / 60 * price if billsec > 0 else 0.0
         call = SeenCall(start, stop, billsec, cost, dst, reading, None, build, row, line)
-        history = self._history(account)
+        accounts = self._accounts
+        history = accounts.pop(account, None)  # _history, inlined: this runs for most records
+        if history is None:
+            history = self._history(account)
+        else:
+            accounts[account] = history
         if quiets is not None:
-            history.prune_spend(start, self._budget)
+            spend = history.spend
+            if spend and spend[0][0] < start - self._budget:
+                history.prune_spend(start, self._budget)
             for quiet in quiets:
                 if not quiet(call, history):
                     break

@@ -38,6 +38,8 @@ MAX_RATE_HOURS: Final = 14 * 24
 MAX_OVERLAP_SCAN: Final = 256
 
 US_PER_SECOND: Final = 1_000_000
+#: Earlier than any time a call can have (µs): the tally's "no call yet", cheaper to compare than None.
+NEVER: Final = -(1 << 62)
 _EXACT_FLOOR_BELOW: Final = 2**32 * US_PER_SECOND
 _US_PER_HOUR: Final = 3600 * US_PER_SECOND
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -171,8 +173,8 @@ class AccountHistory:
         self.spend_total = 0.0
         self.tail_starts: deque[int] = deque(maxlen=tail)  # starts of the latest `tail` calls, oldest first
         self.tail_stops: deque[int] = deque(maxlen=tail)  # and their stops
-        self.stop_before_tail: int | None = None  # latest stop of every call older than the tail
-        self.seen_stop: int | None = None  # latest stop of every call noted
+        self.stop_before_tail = NEVER  # latest stop of every call older than the tail
+        self.seen_stop = NEVER  # latest stop of every call noted
         # ... calls noted but not yet added (a deferring guard's ledger, in arrival order) ...
         self.deferred: Ledger | None = None
         # ... and what `add` keeps.
@@ -206,19 +208,21 @@ class AccountHistory:
     def note(self, call: SeenCall) -> None:
         """Count a call in the tally, after the rules have seen it (whether it is added now or later)."""
         self.calls_total += 1
-        if call.country:
-            self.countries.add(call.country)
-        if call.cost > 0:
-            self.spend.append((call.start, call.cost))
-            self.spend_total += call.cost
+        country = call.country
+        if country:
+            self.countries.add(country)
+        cost = call.cost
+        if cost > 0:
+            self.spend.append((call.start, cost))
+            self.spend_total += cost
         stop, stops = call.stop, self.tail_stops
         if len(stops) == stops.maxlen:  # full: the oldest stop leaves the tail (with no tail, this one)
             leaving = stops[0] if stops else stop
-            if self.stop_before_tail is None or leaving > self.stop_before_tail:
+            if leaving > self.stop_before_tail:
                 self.stop_before_tail = leaving
         stops.append(stop)
         self.tail_starts.append(call.start)
-        if self.seen_stop is None or stop > self.seen_stop:
+        if stop > self.seen_stop:
             self.seen_stop = stop
 
     def prune(self, now: int, keep: int, settle: int) -> None:

@@ -175,9 +175,9 @@ class Concurrency:
         # Only calls still running at the start overlap it. When all but the latest min_calls - 2
         # had stopped by then, at most min_calls - 1 calls run at once, this one included.
         start = call.start
-        if history.seen_stop is None or history.seen_stop <= start:
+        if history.seen_stop <= start:
             return True  # the usual case: nothing still runs
-        if history.stop_before_tail is not None and history.stop_before_tail > start:
+        if history.stop_before_tail > start:
             return False
         stops = history.tail_stops
         return all(stop <= start for stop in islice(stops, max(0, len(stops) - self.tail)))
