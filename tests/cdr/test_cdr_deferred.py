@@ -25,6 +25,7 @@ from sipwarden.fraud.history import AccountHistory, SeenCall
 from sipwarden.fraud.rules import Finding, FraudRule, default_rules
 from sipwarden.fraud.settings import FraudSettings
 from sipwarden.intel.risk import RiskClass
+from sipwarden.sensors.cdr import rowlines
 from sipwarden.sensors.cdr.fastcsv import scan_csv
 from sipwarden.sensors.cdr.readers import ASTERISK_COLUMNS
 from sipwarden.sensors.cdr.rowlines import RowsByLine
@@ -154,3 +155,19 @@ def test_evidence_of_deferred_calls_comes_from_the_file_the_scan_read(tmp_path: 
     os.rename(path, tmp_path / "Master.csv.1")
     write_asterisk_csv(path, office_day(datetime(2026, 11, 26), accounts=5, seed=9))
     assert [first, *scan] == expected
+
+
+@pytest.mark.parametrize("block", [4, 7, 64, 1 << 22])
+def test_line_ends_found_in_blocks_match_the_text_reading(
+    tmp_path: Path, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rowlines, "INDEX_BLOCK", block)
+    rows = [["a", "1"], ["bb" * 9, ""], ["c", "multi\nline"], [], ["é" * 5, "x"], ["last", "no end"]]
+    text = "".join(f'"{a}","{b}"\n' if a else "\n" for a, b in (r or ("", "") for r in rows)).removesuffix("\n")
+    path = tmp_path / "rows.csv"
+    path.write_text(text, encoding="utf-8")
+    again = RowsByLine(path)
+    assert again.row(7, 7) == ["last", "no end"]  # the whole file indexed at once, then read back
+    assert [again.row(1, 1), again.row(2, 2), again.row(3, 4), again.row(6, 6)] == [rows[0], rows[1], rows[2], rows[4]]
+    with pytest.raises(ValueError, match="no record"):
+        again.row(5, 5)

@@ -130,6 +130,7 @@ class Burst:
         self.min_calls = settings.burst_min_calls
         self.factor = settings.burst_factor
         self.tail = self.min_calls - 1
+        self._window = self.seconds * US_PER_SECOND
 
     def concerns(self, country: str | None, international: bool, risk: RiskClass) -> bool:
         return True  # any call counts
@@ -138,7 +139,7 @@ class Burst:
         # The window walks back from the newest call until one started before `since`, so holding
         # min_calls - 1 earlier calls means the (min_calls - 1)th latest of them started since.
         starts = history.tail_starts
-        return len(starts) < self.tail or starts[-self.tail] < call.start - self.seconds * US_PER_SECOND
+        return len(starts) < self.tail or starts[-self.tail] < call.start - self._window
 
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
         if len(history.recent) + 1 < self.min_calls:
@@ -180,7 +181,8 @@ class Concurrency:
         if history.stop_before_tail > start:
             return False
         stops = history.tail_stops
-        return all(stop <= start for stop in islice(stops, max(0, len(stops) - self.tail)))
+        older = len(stops) - self.tail
+        return older <= 0 or max(islice(stops, older)) <= start
 
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
         if call.concurrency < self.min_calls:

@@ -15,7 +15,12 @@ import io
 import os
 import weakref
 from array import array
+from itertools import accumulate
 from pathlib import Path
+from typing import Final
+
+#: Bytes read at a time to find line ends.
+INDEX_BLOCK: Final = 1 << 22
 
 
 class RowsByLine:
@@ -43,12 +48,37 @@ class RowsByLine:
 
     def _index_to(self, line: int) -> None:
         ends = self._ends
-        if len(ends) >= line:
-            return
+        while len(ends) < line:
+            block = os.pread(self._fd, INDEX_BLOCK, self._offset)
+            if not block:
+                return
+            if b"\r" in block:  # \r and \r\n end lines too, and one may straddle blocks: read as text
+                self._index_text(line)
+                return
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:
+                if len(block) < INDEX_BLOCK:  # the last line, without an end
+                    ends.append(self._offset + len(block))
+                    self._offset += len(block)
+                    return
+                cut = len(block)  # a line longer than a block: no end in it
+            else:
+                # Offsets just past each \n, from the lengths of the lines between them.
+                lengths = map(len, block[: cut - 1].split(b"\n"))
+                ends.extend(
+                    accumulate(lengths, lambda total, n: total + n + 1, initial=self._offset + next(lengths) + 1)
+                )
+            self._offset += cut
+
+    def _index_text(self, line: int) -> None:
+        """The index by reading the file as text from where it stands (files with \r line ends)."""
+        ends = self._ends
         if self._lines is None:
             # pread leaves the shared file offset alone, so the duplicate can read on its own.
+            fd = os.dup(self._fd)
+            os.lseek(fd, self._offset, os.SEEK_SET)
             self._lines = open(  # noqa: SIM115 (lives as long as this object)
-                os.dup(self._fd), encoding="utf-8", errors="surrogateescape", newline=""
+                fd, encoding="utf-8", errors="surrogateescape", newline=""
             )
             weakref.finalize(self, self._lines.close)
         offset = self._offset
