@@ -107,11 +107,28 @@ def test_the_edge_streams_trip_every_rule_that_any_call_can_trip(tmp_path: Path)
     assert {"burst", "concurrency", "budget"} <= reasons
 
 
-def test_a_full_ledger_is_added_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(guard_module, "MAX_DEFERRED", 3)
+@pytest.mark.parametrize(("per_account", "in_all"), [(3, 10**9), (10**9, 7), (1, 1)])
+def test_full_ledgers_are_added_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, per_account: int, in_all: int
+) -> None:
+    monkeypatch.setattr(guard_module, "MAX_DEFERRED", per_account)
+    monkeypatch.setattr(guard_module, "MAX_DEFERRED_TOTAL", in_all)
     for calls, settings in ((edge_calls(1), EDGES), (random_calls(1), SETTINGS)):
         path = write_asterisk_csv(tmp_path / "Master.csv", calls)
-        assert list(scan_cdr_files([path], "asterisk-csv", UTC, settings)) == plain(path, settings)
+        guard = FraudGuard(settings, defer=True)
+        scanned = [item for _, item in scan_csv(path, ASTERISK_COLUMNS, UTC, guard)]
+        assert scanned == plain(path, settings)
+        waiting = [len(h.deferred) for h in guard._accounts.values() if h.deferred is not None]
+        assert guard._waiting == sum(waiting) <= in_all and max(waiting, default=0) < per_account
+
+
+def test_a_forgotten_account_takes_its_ledger_along(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(guard_module, "MAX_ACCOUNTS", 2)
+    path = write_asterisk_csv(tmp_path / "Master.csv", edge_calls(2))
+    guard = FraudGuard(EDGES, defer=True)
+    scanned = [item for _, item in scan_csv(path, ASTERISK_COLUMNS, UTC, guard)]
+    assert scanned == plain(path, EDGES)  # both forget the least recently active of four accounts
+    assert guard._waiting == sum(len(h.deferred) for h in guard._accounts.values() if h.deferred is not None)
 
 
 def test_an_office_is_mostly_deferred_and_an_attack_is_not(tmp_path: Path) -> None:

@@ -41,6 +41,9 @@ MAX_ACCOUNTS: Final = 100_000
 #: Calls one account may have waiting in a deferring guard's ledger (about 40 bytes and the dialled
 #: string each). At the bound they are added at once, which costs what adding them one by one would.
 MAX_DEFERRED: Final = 20_000
+#: Calls waiting in all ledgers of one guard (about 110 bytes each: 220 MB); past it, the account
+#: with the most waiting is brought up to date, so a scan of any size stays in bounded memory.
+MAX_DEFERRED_TOTAL: Final = 2_000_000
 
 
 class RateTable:
@@ -145,6 +148,7 @@ class FraudGuard:
         self._e164_digits = max(E164_KEY_CHARS - 1, max(map(len, s.rates), default=0))
         self.records_seen = 0
         self.external_calls = 0
+        self._waiting = 0  # calls in all ledgers
 
     def _look_up(self, dialled: str) -> _Found:
         n = len(dialled)
@@ -272,8 +276,11 @@ class FraudGuard:
                 if deferred is None:
                     deferred = history.deferred = Ledger()
                 deferred.append(start, stop, billsec, dst, build, line)
+                self._waiting += 1
                 if len(deferred) >= MAX_DEFERRED:
                     self._catch_up(history, deferred)
+                elif self._waiting > MAX_DEFERRED_TOTAL:
+                    self._catch_up_most()
                 self.records_seen += 1
                 self.external_calls += 1
                 return []
@@ -285,13 +292,22 @@ class FraudGuard:
         if history is None:
             history = AccountHistory(account, self._tail)
             if len(accounts) >= MAX_ACCOUNTS:
-                del accounts[next(iter(accounts))]
+                forgotten = accounts.pop(next(iter(accounts)))
+                if forgotten.deferred is not None:
+                    self._waiting -= len(forgotten.deferred)
         accounts[account] = history
         return history
+
+    def _catch_up_most(self) -> None:
+        waiting = [(len(h.deferred), h) for h in self._accounts.values() if h.deferred is not None]
+        _, history = max(waiting, key=lambda item: item[0])
+        assert history.deferred is not None
+        self._catch_up(history, history.deferred)
 
     def _catch_up(self, history: AccountHistory, deferred: Ledger) -> None:
         """Add the deferred calls, as `_examine` would have added them (they are in the tally already)."""
         history.deferred = None
+        self._waiting -= len(deferred)
         keep, settle, destinations = self._keep, self._settle, self._destinations
         columns = (
             deferred.starts,
