@@ -164,10 +164,7 @@ class FraudGuard:
             found = _INTERNAL
         else:
             _, country, _, international, risk = reading
-            screens = self._checks.get((country, international, risk))
-            if screens is None:
-                screens = self._checks_for(country, international, risk)
-            found = (reading, self.rates.price(reading[0], international), *screens)
+            found = (reading, self.rates.price(reading[0], international), *self._screens(country, international, risk))
         if len(self._destinations) >= MAX_DIALLED_ENTRIES:
             self._destinations.clear()
         self._destinations[dialled] = found
@@ -202,15 +199,18 @@ class FraudGuard:
         reading = self.classifier.read(dialled)
         assert form is not None and reading is not None, "a form makes a reading"
         e164, country, number_type, international, risk = reading
-        screens = self._checks.get((country, international, risk)) or self._checks_for(country, international, risk)
+        screens = self._screens(country, international, risk)
         kind = (*form, country, number_type, international, risk, self.rates.price(e164, international), *screens)
         if len(self._kinds) >= MAX_CACHE_ENTRIES:
             self._kinds.clear()
         self._kinds[dialled[:deciding], len(dialled)] = kind
         return kind
 
-    def _checks_for(self, country: str | None, international: bool, risk: RiskClass) -> tuple[_Checks, _Quiets]:
+    def _screens(self, country: str | None, international: bool, risk: RiskClass) -> tuple[_Checks, _Quiets]:
         """The checks and quiet screens of the rules that calls to this kind of destination concern."""
+        screens = self._checks.get((country, international, risk))
+        if screens is not None:
+            return screens
         rules = [r for r in self.rules if r.concerns(country, international, risk)]
         checks = tuple((r.check, r.reason, r.severity) for r in rules)
         screens = (checks, tuple(r.quiet for r in rules) if self.defer else None)

@@ -86,7 +86,7 @@ class HighRiskDestination:
         return call.risk < self.min_risk
 
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
-        if call.risk < self.min_risk:
+        if self.quiet(call, history):
             return None
         risky = [c for c in history.window(call.start - self.window) if c.risk >= self.min_risk]
         return Finding(f"call to {call.risk} risk destination {_where(call)}", (*risky, call))
@@ -228,7 +228,7 @@ class AfterHours:
         return not self._counts(call) or self.in_hours(call.start)
 
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
-        if not self._counts(call) or self.in_hours(call.start):
+        if self.quiet(call, history):
             return None
         local = from_micros(call.start).astimezone(self.zone)
         earlier = [
@@ -259,7 +259,7 @@ class ShortCallSeries:
         return not self._short(call)
 
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
-        if not self._short(call):
+        if self.quiet(call, history):
             return None
         since = call.start - self.seconds * US_PER_SECOND
         if history.window_count(since) + 1 < self.calls:
@@ -293,11 +293,9 @@ class Budget:
         return call.cost <= 0 or history.spend_total + call.cost < self.budget  # the spend is the tally
 
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:
-        if call.cost <= 0:
+        if self.quiet(call, history):
             return None
         total = history.spend_total + call.cost
-        if total < self.budget:
-            return None
         paid = [c for c in history.window(call.start - self.seconds * US_PER_SECOND) if c.cost > 0]
         return Finding(
             f"estimated spend {total:.2f} {self.currency} in {self.seconds // 3600} h crosses budget {self.budget:.2f}",

@@ -3,9 +3,10 @@
 A deferring FraudGuard keeps only the fields and the line of a quiet call; when an alert later
 shows that call, its row is read again from the file. The file is opened once, when the scan
 starts, so a log rotation that renames it in the meantime does not change what is read back. The
-index of line ends is built on first use, and only as far as the lines asked for, by reading the
-file the way the scan read it (UTF-8, lines ending at `\\n`, `\\r\\n` or `\\r`, as `newline=""`
-splits them), with undecodable bytes kept so that each line's length in bytes is exact.
+index of line ends is built on first use, and only as far as the lines asked for. Lines end where
+the scan's text reading (`newline=""`) ends them: at `\\n`, `\\r\\n` or `\\r`. Blocks of bytes without
+`\\r` are split at `\\n` directly; from the first `\\r` on, the file is read as text, with undecodable
+bytes kept so that each line's length in bytes is exact.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class RowsByLine:
             self._offset += cut
 
     def _index_text(self, line: int) -> None:
-        """The index by reading the file as text from where it stands (files with \r line ends)."""
+        """The index by reading the file as text from where it stands (files with \\r line ends)."""
         ends = self._ends
         if self._lines is None:
             # pread leaves the shared file offset alone, so the duplicate can read on its own.
