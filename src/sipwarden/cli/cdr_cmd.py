@@ -34,7 +34,7 @@ def scan(
             "--workers",
             min=1,
             max=MAX_WORKERS,
-            help="Processes sharing the accounts (same alerts, printed when all are done).",
+            help="Processes sharing the reading and the accounts (same alerts, printed when all are done).",
         ),
     ] = 1,
     config: ConfigOption = None,

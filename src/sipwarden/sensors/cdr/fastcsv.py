@@ -13,17 +13,17 @@ alert ever shows the call.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import re
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from datetime import tzinfo
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from sipwarden.fraud.alerts import FraudAlert
-from sipwarden.fraud.guard import FraudGuard
-from sipwarden.fraud.history import US_PER_SECOND, micros
+from sipwarden.fraud.history import US_PER_SECOND, RecordBuilder, micros
 from sipwarden.fraud.records import CallRecord
 from sipwarden.sensors.cdr.readers import (
     MAX_DURATION_SECONDS,
@@ -91,13 +91,31 @@ def shard_of(account: str, shards: int) -> int:
     return zlib.crc32(account.encode("utf-8", "surrogatepass")) % shards
 
 
+class RowSink(Protocol):
+    """What `scan_csv` feeds: a FraudGuard, or a collector of calls (`split`)."""
+
+    @property
+    def defer(self) -> bool: ...
+
+    def feed(self, record: CallRecord) -> Sequence[FraudAlert]: ...
+
+    def feed_fields(
+        self, account: str, dst: str, start: int, stop: int, billsec: int, build: RecordBuilder, row: Sequence[str],
+        line: int,
+    ) -> Sequence[FraudAlert]: ...  # fmt: skip
+
+
 def scan_csv(
-    path: Path, columns: Sequence[str], zone: tzinfo, guard: FraudGuard, shard: tuple[int, int] = (0, 1)
-) -> Iterator[tuple[int, FraudAlert | BadRow]]:
+    path: Path, columns: Sequence[str], zone: tzinfo, guard: RowSink, shard: tuple[int, int] = (0, 1), *,
+    lines: Iterable[str] | None = None, firsts: dict[int, int] | None = None,
+) -> Generator[tuple[int, FraudAlert | BadRow], None, int]:  # fmt: skip
     """Feed every row of a CSV CDR file to `guard`; yield (row number, alert or bad row) in order.
 
     With `shard = (k, n)` only rows of accounts that `shard_of` gives to k are examined (and rows
     without any account, such as broken CSV, go to worker 0): n processes together see every row once.
+
+    `lines` reads these lines of `path` instead of the whole file (numbered from 1). `firsts` receives (last line -> first line) of every record written over
+    several lines (a deferring guard gets its own map). Returns the number of the last line read.
     """
     names = check_columns(columns)
     index = {name: i for i, name in enumerate(names) if name != "-"}
@@ -112,12 +130,13 @@ def scan_csv(
     name = str(path)
     me, shards = shard
     again = RowsByLine(path) if guard.defer else None
-    firsts: dict[int, int] = {}  # last line -> first line, of records over several lines
+    if firsts is None and again is not None:
+        firsts = {}
 
     def build(row: Sequence[str], line: int) -> CallRecord:
         if not row:  # a call the guard deferred: read its row again
             assert again is not None, "only a deferring guard passes no row"
-            row = again.row(firsts.get(line, line), line)
+            row = again.row(firsts.get(line, line) if firsts else line, line)
         return parse(row, f"{name}:{line}")
 
     minutes = MinuteTimes(zone)
@@ -125,13 +144,15 @@ def scan_csv(
     feed, feed_fields = guard.feed, guard.feed_fields
     owners: dict[str, int] = {}  # account -> its worker
     position = previous = 0  # records so far; line where the previous one ended
-    with path.open(encoding="utf-8", errors="replace", newline="") as fh:
-        reader = csv.reader(fh)
+    with contextlib.ExitStack() as stack:
+        if lines is None:
+            lines = stack.enter_context(path.open(encoding="utf-8", errors="replace", newline=""))
+        reader = csv.reader(lines)
         while True:
             try:
                 for row in reader:
                     line = reader.line_num
-                    if line > previous + 1 and again is not None:
+                    if line > previous + 1 and firsts is not None:
                         firsts[line] = previous + 1
                     previous = line
                     n = len(row)
@@ -140,7 +161,7 @@ def scan_csv(
                     position += 1
                     if n < needed:
                         if me == 0:
-                            yield position, BadRow(reader.line_num, f"{n} columns, expected at least {needed}")
+                            yield position, BadRow(line, f"{n} columns, expected at least {needed}")
                         continue
                     if n >= fast_width:
                         account = account_of(row[i_acct], row[i_chan], row[i_src])
@@ -196,9 +217,9 @@ def scan_csv(
                         alerts = feed(record)
                     for alert in alerts:
                         yield position, alert
-                return
+                return reader.line_num
             except csv.Error as exc:
                 position += 1
                 previous = reader.line_num
                 if me == 0:
-                    yield position, BadRow(reader.line_num, f"not CSV: {exc}")
+                    yield position, BadRow(previous, f"not CSV: {exc}")

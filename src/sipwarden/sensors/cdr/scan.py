@@ -1,9 +1,11 @@
 """Read whole CDR files into CallRecords, or through the fraud rules (`sipwarden cdr scan`, replays).
 
-`scan_cdr_files` is the fast way to examine files: CSV rows go straight to the guard (`fastcsv`),
-and with `workers > 1` accounts are split between processes by a hash of the account. The rules
-keep state per account only, so every worker gives exactly the alerts a single guard would give
-for its accounts, and the results are merged back into file order.
+`scan_cdr_files` is the fast way to examine files: CSV rows go straight to the guard (`fastcsv`).
+With `workers > 1`, CSV files are read by byte ranges and examined by account shards (`split`);
+JSON files, and CSV files where a cut would fall inside a record, are split by account only: every
+worker reads every record and examines those of its accounts. The rules keep state per account
+only, so every worker gives exactly the alerts a single guard would give for its accounts, and
+the results are merged back into file order.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from sipwarden.sensors.cdr.readers import (
     parse_json_cdr,
     row_parser,
 )
+from sipwarden.sensors.cdr.split import split_scan
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +173,9 @@ def scan_cdr_files(
 ) -> Iterator[FraudAlert | BadRecord]:
     """Run the fraud rules over CDR files in order: every alert and unreadable record, in file order.
 
-    One FraudGuard sees all files, as if they were one stream. `workers > 1` splits the accounts
-    between that many processes; the output is the same, it only arrives when the workers are done.
+    One FraudGuard sees all files, as if they were one stream. `workers > 1` splits the reading and
+    the accounts between that many processes; the output is the same, it only arrives when the
+    workers are done.
     OSError and CdrFormatError (a file that cannot be read at all) are raised.
     """
     totals = totals if totals is not None else ScanTotals()
@@ -190,6 +194,18 @@ def scan_cdr_files(
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        formats = [sniff(path) if fmt == "auto" else fmt for path in paths]
+        if "freeswitch-json" not in formats:
+            columns = [columns_for(f, custom_columns) for f in formats]
+            split = split_scan(pool, workers, paths, columns, zone, settings)
+            if split is not None:
+                items, totals.records, totals.external_calls = split
+                for number, line, found in items:
+                    item = BadRecord(f"{paths[number]}:{line}", found.problem) if isinstance(found, BadRow) else found
+                    _count(totals, item)
+                    yield item
+                return
+            log.info("a cut fell inside a record: the files are scanned by account instead")
         jobs = [
             pool.submit(_scan_shard, list(paths), fmt, zone, settings, tuple(custom_columns), (k, workers))
             for k in range(workers)
