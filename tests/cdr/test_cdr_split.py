@@ -1,4 +1,5 @@
-"""`cdr scan` with several workers: files read by byte ranges, then examined by account shards.
+"""`cdr scan` with several workers: files read by byte ranges, then examined by account shards; and
+the reading of CSV records that it and the single scan share (`fastcsv.csv_records`).
 
 Whatever the cuts, the output must be the single guard's, item for item: alerts with their evidence
 records, and unreadable records with their file and line.
@@ -6,21 +7,26 @@ records, and unreadable records with their file and line.
 
 from __future__ import annotations
 
+import csv
+import io
 import multiprocessing
 import os
 import random
 import tempfile
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from cdrgen import office_day, premium_burst, write_asterisk_csv
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_cdr_fastscan import regression_calls
 
 from sipwarden.fraud.alerts import FraudAlert
 from sipwarden.fraud.settings import FraudSettings
-from sipwarden.sensors.cdr import split
+from sipwarden.sensors.cdr import fastcsv, split
 from sipwarden.sensors.cdr.readers import ASTERISK_COLUMNS
 from sipwarden.sensors.cdr.rowlines import RowsByLine
 from sipwarden.sensors.cdr.scan import BadRecord, scan_cdr_files
@@ -133,3 +139,55 @@ def test_the_files_opened_at_the_start_are_read_to_the_end(tmp_path: Path) -> No
         os.close(fd)
     alerts = [alert for _, _, alert in sorted(found[0] + found[1], key=lambda i: (i[0], i[1]))]
     assert alerts == expected and len(alerts) == 9
+
+
+reader_of = csv.reader
+
+# Pieces that CSV writers and broken files put in lines: quotes alone, doubled and around fields.
+_PIECES = ['"', '""', ",", '","', "a", "1", " ", "\r", "\n", "\r\n", "\x00", "é"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=40), st.integers(-1, 4))
+def test_csv_records_reads_any_text_as_csv_reader_does(pieces: list[str], clid: int) -> None:
+    text = "".join(pieces)
+    expected: list[tuple[int, list[str] | str]] = []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    while True:
+        try:
+            for row in reader:
+                expected.append((reader.line_num, row))
+            break
+        except csv.Error as exc:
+            expected.append((reader.line_num, str(exc)))
+    records = fastcsv.csv_records(io.StringIO(text, newline=""), clid)
+    got = [(line, row if isinstance(row, list) else str(row)) for line, row in records]
+    assert got == expected
+
+
+@pytest.mark.parametrize(("clid", "by_reader"), [(-1, 5), (4, 3)])
+def test_cdr_lines_are_split_without_csv_reader_only_when_it_would_agree(
+    clid: int, by_reader: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [
+        '"","1001","0044","from-internal","""Al"" <1001>","PJSIP/1001-1"\n',
+        '"a","b"\r\n',
+        '"","1001","0044","c","""Al"" ""x""","P"\n',  # doubled quotes in the caller ID only
+        '"","1001","0044","c","Al"x","P"\n',  # a lone quote: csv reads it differently
+        '"a"b","c"\n',
+        '"a","b\n',  # goes on over the next line
+        'c"\n',
+    ]
+    reader = csv.reader(lines)
+    expected = [(reader.line_num, row) for row in reader]
+    readers: list[Iterable[str]] = []
+
+    def counted(text: Iterable[str]) -> Iterator[list[str]]:
+        readers.append(text)
+        return reader_of(text)
+
+    monkeypatch.setattr(csv, "reader", counted)
+    rows = list(fastcsv.csv_records(lines, clid))
+    assert rows == expected and len(readers) == by_reader  # the other lines were split
+    assert [line for line, _ in rows] == [1, 2, 3, 4, 5, 7]
+    assert expected[2][1][4] == '"Al" "x"' and expected[5][1] == ["a", "b\nc"]

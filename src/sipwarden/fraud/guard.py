@@ -97,13 +97,18 @@ class RateTable:
 _Checks = tuple[tuple[Callable[[SeenCall, AccountHistory], Finding | None], str, Severity], ...]
 #: The `quiet` screens of those rules; None when the guard does not defer.
 _Quiets = tuple[Callable[[SeenCall, AccountHistory], bool], ...] | None
-#: What the destination cache holds per dialled string: reading (None for extensions and junk),
-#: price per minute, checks, quiet screens.
-_Found = tuple[Reading | None, float, _Checks, _Quiets]
-_INTERNAL: Final[_Found] = (None, 0.0, (), None)
-#: What every plain digit string with the same deciding digits shares: how it becomes E.164 (digits
-#: to drop, digits to put in front), country, number type, international, risk, price, checks, screens.
+#: What the guard knows of a kind of destination: how a dialled string of it becomes E.164 (digits
+#: to drop, digits to put in front), country, number type, international, risk, price per minute,
+#: checks, quiet screens. Every plain digit string with the same deciding digits shares one.
 _Kind = tuple[int, str, str | None, str, bool, RiskClass, float, _Checks, _Quiets]
+#: The kind of extensions, feature codes and junk (compared by identity).
+_INTERNAL: Final[_Kind] = (0, "", None, "", False, RiskClass.LOW, 0.0, (), None)
+
+
+def _reading(dialled: str, kind: _Kind) -> Reading:
+    """The reading of `dialled`, a number of this kind."""
+    drop, front, country, number_type, international, risk = kind[:6]
+    return f"+{front}{dialled[drop:]}", country, number_type, international, risk
 
 
 class FraudGuard:
@@ -135,9 +140,9 @@ class FraudGuard:
         self._accounts: dict[str, AccountHistory] = {}
         self._last_alert: dict[str, dict[str, int]] = {}  # account -> reason -> latest alert (µs)
         self._account_alert: dict[str, int] = {}  # latest alert per account (µs)
-        # dialled string -> _Found. The same numbers recur all day; emptied when full (cheaper per
+        # dialled string -> _Kind. The same numbers recur all day; emptied when full (cheaper per
         # miss than LRU bookkeeping).
-        self._destinations: dict[str, _Found] = {}
+        self._destinations: dict[str, _Kind] = {}
         # Plain digit strings (national numbers almost never repeat whole) are read by their leading
         # digits instead: (dial key, length) -> how many digits decide the rest (-1: internal), and
         # (those digits, length) -> _Kind. Not with outside-line prefixes, which `read` strips first.
@@ -149,8 +154,20 @@ class FraudGuard:
         self.records_seen = 0
         self.external_calls = 0
         self._waiting = 0  # calls in all ledgers
+        # What the quiet screens and the tally read of a call that may be deferred: its times, cost
+        # and kind of destination, never its number (`e164`) or record.
+        self._probe = SeenCall(0, 0, 0, 0.0, "", ("", None, "", False, RiskClass.LOW), None)
 
-    def _look_up(self, dialled: str) -> _Found:
+    def _look_up(self, dialled: str) -> _Kind:
+        """The kind of a dialled string that is not in the cache of dialled strings.
+
+        Plain digit strings go through the cache of kinds: `read` turns one into E.164 by a form
+        shared by its dial key, then classifies and prices it by the first E164_KEY_CHARS characters
+        and the first rate-prefix digits of the E.164 number; every string that agrees with this one
+        on the digits those come from reads the same but for the E.164 number, which `_reading`
+        rebuilds from the string's own tail. National numbers almost never repeat whole, so they are
+        not kept one by one.
+        """
         n = len(dialled)
         if (
             self._by_digits
@@ -158,41 +175,37 @@ class FraudGuard:
             and dialled.isascii()
             and dialled.isdigit()
         ):
-            return self._look_up_digits(dialled, n)
+            head = dialled[:DIAL_KEY_DIGITS] if dialled[0] == "0" else dialled[:NATIONAL_KEY_DIGITS]
+            deciding = self._deciding.get((head, n))
+            if deciding is None:
+                form = self.classifier.form(dialled)
+                deciding = -1 if form is None else max(len(head), form[0] + self._e164_digits - len(form[1]))
+                if len(self._deciding) >= MAX_CACHE_ENTRIES:
+                    self._deciding.clear()
+                self._deciding[head, n] = deciding
+            if deciding < 0:
+                return _INTERNAL
+            return self._kinds.get((dialled[:deciding], n)) or self._kind_of(dialled, deciding)
         reading = self.classifier.read(dialled)
         if reading is None:
             found = _INTERNAL
         else:
-            _, country, _, international, risk = reading
-            found = (reading, self.rates.price(reading[0], international), *self._screens(country, international, risk))
+            e164, country, number_type, international, risk = reading
+            price = self.rates.price(e164, international)
+            found = (
+                n,
+                e164[1:],
+                country,
+                number_type,
+                international,
+                risk,
+                price,
+                *self._screens(country, international, risk),
+            )
         if len(self._destinations) >= MAX_DIALLED_ENTRIES:
             self._destinations.clear()
         self._destinations[dialled] = found
         return found
-
-    def _look_up_digits(self, dialled: str, n: int) -> _Found:
-        """`_look_up` of a plain digit string through the cache of kinds.
-
-        `read` turns it into E.164 by a form shared by its dial key, then classifies and prices it by
-        the first E164_KEY_CHARS characters and the first rate-prefix digits of the E.164 number;
-        every string that agrees with this one on the digits those come from reads the same but for
-        the E.164 number, which is rebuilt from the string's own tail.
-        """
-        head = dialled[:DIAL_KEY_DIGITS] if dialled[0] == "0" else dialled[:NATIONAL_KEY_DIGITS]
-        deciding = self._deciding.get((head, n))
-        if deciding is None:
-            form = self.classifier.form(dialled)
-            deciding = -1 if form is None else max(len(head), form[0] + self._e164_digits - len(form[1]))
-            if len(self._deciding) >= MAX_CACHE_ENTRIES:
-                self._deciding.clear()
-            self._deciding[head, n] = deciding
-        if deciding < 0:
-            return _INTERNAL
-        kind = self._kinds.get((dialled[:deciding], n))
-        if kind is None:
-            kind = self._kind_of(dialled, deciding)
-        drop, front, country, number_type, international, risk, price, checks, quiets = kind
-        return (f"+{front}{dialled[drop:]}", country, number_type, international, risk), price, checks, quiets
 
     def _kind_of(self, dialled: str, deciding: int) -> _Kind:
         form = self.classifier.form(dialled)
@@ -230,16 +243,17 @@ class FraudGuard:
 
     def feed(self, record: CallRecord) -> list[FraudAlert]:
         """Examine one call record; return the alerts it raises (usually none)."""
-        reading, price, checks, _ = self._destinations.get(record.dst) or self._look_up(record.dst)
-        if reading is None:
+        dst = record.dst
+        kind = self._destinations.get(dst) or self._look_up(dst)
+        if kind is _INTERNAL:
             self.records_seen += 1
             return []  # extensions and feature codes cost nothing
         start = micros(record.start)
         stop = micros(record.end) if record.end is not None else start + record.duration * US_PER_SECOND
         billsec = record.billsec
-        cost = billsec / 60 * price if billsec > 0 else 0.0
-        call = SeenCall(start, stop, billsec, cost, record.dst, reading, record)
-        return self._examine(self._history(record.account), call, checks)
+        cost = billsec / 60 * kind[6] if billsec > 0 else 0.0
+        call = SeenCall(start, stop, billsec, cost, dst, _reading(dst, kind), record)
+        return self._examine(self._history(record.account), call, kind[7])
 
     def feed_fields(
         self, account: str, dst: str, start: int, stop: int, billsec: int, build: RecordBuilder, row: Sequence[str],
@@ -251,12 +265,12 @@ class FraudGuard:
         exactly these fields (it runs only when an alert shows the call). A deferring guard keeps
         only the fields and the line of a quiet call, and later calls `build((), line)`.
         """
-        reading, price, checks, quiets = self._destinations.get(dst) or self._look_up(dst)
-        if reading is None:
+        kind = self._destinations.get(dst) or self._look_up(dst)
+        if kind is _INTERNAL:
             self.records_seen += 1
             return []
+        _, _, country, _, international, risk, price, checks, quiets = kind
         cost = billsec / 60 * price if billsec > 0 else 0.0
-        call = SeenCall(start, stop, billsec, cost, dst, reading, None, build, row, line)
         accounts = self._accounts
         history = accounts.pop(account, None)  # _history, inlined: this runs for most records
         if history is None:
@@ -267,23 +281,34 @@ class FraudGuard:
             spend = history.spend
             if spend and spend[0][0] < start - self._budget:
                 history.prune_spend(start, self._budget)
+            # The screens and the tally see the call through one reused probe: no object per call.
+            probe = self._probe
+            probe.start, probe.stop, probe.billsec, probe.cost = start, stop, billsec, cost
+            probe.country, probe.international, probe.risk = country, international, risk
             for quiet in quiets:
-                if not quiet(call, history):
+                if not quiet(probe, history):
                     break
             else:
-                history.note(call)
+                history.note(probe)
                 deferred = history.deferred
                 if deferred is None:
                     deferred = history.deferred = Ledger()
-                deferred.append(start, stop, billsec, dst, build, line)
+                starts = deferred.starts  # Ledger.append, inlined: this runs for most records
+                starts.append(start)
+                deferred.stops.append(stop)
+                deferred.billsecs.append(billsec)
+                deferred.lines.append(line)
+                deferred.dialled.append(dst)
+                deferred.builds.append(build)
                 self._waiting += 1
-                if len(deferred) >= MAX_DEFERRED:
+                if len(starts) >= MAX_DEFERRED:
                     self._catch_up(history, deferred)
                 elif self._waiting > MAX_DEFERRED_TOTAL:
                     self._catch_up_most()
                 self.records_seen += 1
                 self.external_calls += 1
                 return []
+        call = SeenCall(start, stop, billsec, cost, dst, _reading(dst, kind), None, build, row, line)
         return self._examine(history, call, checks)
 
     def _history(self, account: str) -> AccountHistory:
@@ -318,10 +343,10 @@ class FraudGuard:
             deferred.lines,
         )
         for start, stop, billsec, dst, build, line in zip(*columns, strict=True):
-            reading, price, _, _ = destinations.get(dst) or self._look_up(dst)
-            assert reading is not None, "only external calls are deferred"
-            cost = billsec / 60 * price if billsec > 0 else 0.0
-            call = SeenCall(start, stop, billsec, cost, dst, reading, None, build, (), line)
+            kind = destinations.get(dst) or self._look_up(dst)
+            assert kind is not _INTERNAL, "only external calls are deferred"
+            cost = billsec / 60 * kind[6] if billsec > 0 else 0.0
+            call = SeenCall(start, stop, billsec, cost, dst, _reading(dst, kind), None, build, (), line)
             history.prune(start, keep, settle)
             latest = history.latest_stop
             if latest is not None and latest > start:

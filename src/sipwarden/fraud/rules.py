@@ -57,7 +57,8 @@ class FraudRule(Protocol):
         """True only if `check(call, history)` is sure to return None, judged from the tally alone.
 
         False is always allowed (the call is then examined in full); the tally is up to date with
-        every earlier call, the rest of `history` may lag behind.
+        every earlier call, the rest of `history` may lag behind. `call` may be the guard's reused
+        probe: only its times, billsec, cost, country, international and risk are the call's.
         """
 
     def check(self, call: SeenCall, history: AccountHistory) -> Finding | None:

@@ -8,9 +8,10 @@ work is split twice, in two rounds on the same worker processes:
    by `scan_csv` into a `Calls` collector per account shard: the checked fields of each call in
    integer columns, plus the CallRecords of rows the fast path could not read. Line numbers count
    from the range's start; each range's count of lines puts them in place afterwards.
-2. **Examine.** Worker k feeds the calls of shard k, range after range, into its own deferring
-   FraudGuard, in file order. Each account's calls reach one guard in the order of the file, so
-   the alerts are exactly those of a single guard; they are merged back into file order by line.
+2. **Examine.** The calls of shard k, range after range, go into a deferring FraudGuard of their
+   own, in file order (two shards per worker, for balance). Each account's calls reach one guard
+   in the order of the file, so the alerts are exactly those of a single guard; they are merged
+   back into file order by line.
 
 A cut can only be trusted if a record ends there, and only the reading of the range before it
 knows: it reads one blank line past its end, which only a record still open at the cut would
@@ -43,6 +44,8 @@ from sipwarden.sensors.cdr.fastcsv import MAX_OWNERS, BadRow, scan_csv, shard_of
 from sipwarden.sensors.cdr.readers import row_parser
 from sipwarden.sensors.cdr.rowlines import INDEX_BLOCK, RowsByLine, text_from
 
+#: Account shards examined per worker process.
+SHARDS_PER_WORKER: Final = 2
 #: The line read past a range's end: a record that ended at the cut makes it a blank row.
 _PAST_END: Final = ("\n",)
 
@@ -252,6 +255,9 @@ def split_scan(
 
     None when a cut fell inside a record (the caller then scans by account shards).
     """
+    # More shards than workers: a worker done with a small shard takes the next, so one busy shard
+    # does not keep the other workers waiting.
+    shards = workers * SHARDS_PER_WORKER
     fds = [os.open(path, os.O_RDONLY) for path in paths]
     spool = tempfile.TemporaryDirectory(prefix="sipwarden-scan-")
     try:
@@ -264,7 +270,7 @@ def split_scan(
             parts += [Range(number, b, e, e == size) for b, e in zip(begins, ends, strict=True)]
         reads = [
             job.result()
-            for job in [pool.submit(read_range, sources[p.number], p, zone, workers, spool.name) for p in parts]
+            for job in [pool.submit(read_range, sources[p.number], p, zone, shards, spool.name) for p in parts]
         ]
         if not all(r.whole for r in reads):
             return None
@@ -277,7 +283,7 @@ def split_scan(
                 examine_shard, sources, zone, settings,
                 [Part(p.number, p.begin, n, r.spooled[k], r.firsts) for p, n, r in zip(parts, befores, reads, strict=True)],
             )
-            for k in range(workers)
+            for k in range(shards)
         ]  # fmt: skip
         results = [job.result() for job in jobs]
     finally:
