@@ -1,5 +1,5 @@
 """`cdr scan` with several workers: files read by byte ranges, then examined by account shards; and
-the reading of CSV records that it and the single scan share (`fastcsv.csv_records`).
+the reading of CSV records that it and the single scan share (`fastcsv.CsvRecords`).
 
 Whatever the cuts, the output must be the single guard's, item for item: alerts with their evidence
 records, and unreadable records with their file and line.
@@ -126,7 +126,7 @@ def test_the_files_opened_at_the_start_are_read_to_the_end(tmp_path: Path) -> No
         write_asterisk_csv(path, office_day(datetime(2026, 11, 26), accounts=5, seed=9))
         with tempfile.TemporaryDirectory() as spool:
             ranges = [split.Range(0, b, e, e == size) for b, e in zip(begins, [*begins[1:], size], strict=True)]
-            reads = [split.read_range(source, r, UTC, 2, spool) for r in ranges]
+            reads = [split.read_range(source, r, UTC, FraudSettings(), 2, spool) for r in ranges]
             befores = [0, reads[0].lines]
             found = [
                 split.examine_shard(
@@ -149,7 +149,7 @@ _PIECES = ['"', '""', ",", '","', "a", "1", " ", "\r", "\n", "\r\n", "\x00", "é
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.sampled_from(_PIECES), max_size=40), st.integers(-1, 4))
-def test_csv_records_reads_any_text_as_csv_reader_does(pieces: list[str], clid: int) -> None:
+def test_csv_records_read_any_text_as_csv_reader_does(pieces: list[str], clid: int) -> None:
     text = "".join(pieces)
     expected: list[tuple[int, list[str] | str]] = []
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -160,7 +160,7 @@ def test_csv_records_reads_any_text_as_csv_reader_does(pieces: list[str], clid: 
             break
         except csv.Error as exc:
             expected.append((reader.line_num, str(exc)))
-    records = fastcsv.csv_records(io.StringIO(text, newline=""), clid)
+    records = fastcsv.CsvRecords(io.StringIO(text, newline=""), clid)
     got = [(line, row if isinstance(row, list) else str(row)) for line, row in records]
     assert got == expected
 
@@ -187,7 +187,7 @@ def test_cdr_lines_are_split_without_csv_reader_only_when_it_would_agree(
         return reader_of(text)
 
     monkeypatch.setattr(csv, "reader", counted)
-    rows = list(fastcsv.csv_records(lines, clid))
+    rows = list(fastcsv.CsvRecords(lines, clid))
     assert rows == expected and len(readers) == by_reader  # the other lines were split
     assert [line for line, _ in rows] == [1, 2, 3, 4, 5, 7]
     assert expected[2][1][4] == '"Al" "x"' and expected[5][1] == ["a", "b\nc"]

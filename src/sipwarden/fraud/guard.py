@@ -230,6 +230,10 @@ class FraudGuard:
         self._checks[country, international, risk] = screens  # bounded: countries x 2 x risk classes
         return screens
 
+    def internal(self, dialled: str) -> bool:
+        """Whether calls to `dialled` stay inside the PBX (extensions, feature codes, junk)."""
+        return (self._destinations.get(dialled) or self._look_up(dialled)) is _INTERNAL
+
     def classify(self, record: CallRecord) -> ClassifiedCall:
         """The record with its destination and estimated cost."""
         dest = self.classifier.classify(record.dst)

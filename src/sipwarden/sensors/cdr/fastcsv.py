@@ -17,7 +17,7 @@ import contextlib
 import csv
 import re
 import zlib
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from datetime import tzinfo
 from itertools import chain
 from pathlib import Path
@@ -40,7 +40,7 @@ from sipwarden.sensors.cdr.rowlines import RowsByLine
 MAX_MINUTES: Final = 100_000
 #: Accounts whose worker is remembered (a PBX has far fewer; a hostile file is only slower).
 MAX_OWNERS: Final = 100_000
-#: `csv_records` reads the rest of a text with csv.reader once it has handed it more lines than
+#: `CsvRecords` reads the rest of a text with csv.reader once it has handed it more lines than
 #: this one by one, and they are most lines so far.
 _OTHER_LINES: Final = 64
 #: Durations read from a table: a call under 10,000 s (2.8 h) is the common case by far.
@@ -90,57 +90,65 @@ class MinuteTimes:
         return value
 
 
-def csv_records(lines: Iterable[str], clid: int = -1) -> Generator[tuple[int, list[str] | csv.Error], None, int]:
-    """The records of CSV text as `csv.reader` reads them, each with the line it ends on; returns the lines read.
+class CsvRecords:
+    """The records of CSV text as `csv.reader` reads them, each with the line it ends on.
 
     CDR writers quote every field, so most lines are `"a","b",...` with quotes inside no field but
     the caller-ID column `clid` (where they are doubled): such a line is split at `","`, at a third
     of the reader's cost, after checking that the reader would read it the same way. Any other line,
     and a record that goes on over the next lines, is read by `csv.reader`, and so is the rest of a
-    text where most lines were (it is not written that way).
+    text where most lines were (it is not written that way). `lines_read` counts the lines read.
     """
-    lines = iter(lines)
-    line = others = 0  # lines so far; lines read by csv.reader
-    longest = csv.field_size_limit()
-    for text in lines:
-        line += 1
-        if text[0] == '"' and len(text) <= longest:
-            body = text.rstrip("\r\n")
-            if body[-1] == '"':  # (a lone '"' leaves inside = -1)
-                row = body[1:-1].split('","')
-                inside = body.count('"') - 2 * len(row)  # quotes that are not around fields
-                if not inside:
-                    yield line, row
-                    continue
-                if 0 <= clid < len(row):
-                    field = row[clid]
-                    plain = field.replace('""', '"')
-                    # csv pairs quotes from the left, as replace() does: all of them are paired (none
-                    # left over to end the field) when half of them remain.
-                    if 2 * plain.count('"') == inside == field.count('"'):
-                        row[clid] = plain
+
+    def __init__(self, lines: Iterable[str], clid: int = -1) -> None:
+        self.lines = lines
+        self.clid = clid
+        self.lines_read = 0
+
+    def __iter__(self) -> Iterator[tuple[int, list[str] | csv.Error]]:
+        lines, clid = iter(self.lines), self.clid
+        line = others = 0  # lines so far; lines read by csv.reader
+        longest = csv.field_size_limit()
+        for text in lines:
+            line += 1
+            if text[0] == '"' and len(text) <= longest:
+                body = text.rstrip("\r\n")
+                if body[-1] == '"':  # (a lone '"' leaves inside = -1)
+                    row = body[1:-1].split('","')
+                    inside = body.count('"') - 2 * len(row)  # quotes that are not around fields
+                    if not inside:
                         yield line, row
                         continue
-        reader = csv.reader(chain((text,), lines))
-        others += 1
-        if others > _OTHER_LINES and 2 * others > line:
-            first = line - 1
-            while True:
-                try:
-                    for row in reader:
-                        yield first + reader.line_num, row
-                    return first + reader.line_num
-                except csv.Error as exc:
-                    yield first + reader.line_num, exc
-        try:
-            row = next(reader)
-        except csv.Error as exc:
+                    if 0 <= clid < len(row):
+                        field = row[clid]
+                        plain = field.replace('""', '"')
+                        # csv pairs quotes from the left, as replace() does: all of them are paired (none
+                        # left over to end the field) when half of them remain.
+                        if 2 * plain.count('"') == inside == field.count('"'):
+                            row[clid] = plain
+                            yield line, row
+                            continue
+            reader = csv.reader(chain((text,), lines))
+            others += 1
+            if others > _OTHER_LINES and 2 * others > line:
+                first = line - 1
+                while True:
+                    try:
+                        for row in reader:
+                            yield first + reader.line_num, row
+                        self.lines_read = first + reader.line_num
+                        return
+                    except csv.Error as exc:
+                        yield first + reader.line_num, exc
+            try:
+                row = next(reader)
+            except csv.Error as exc:
+                line += reader.line_num - 1
+                yield line, exc
+                continue
             line += reader.line_num - 1
-            yield line, exc
-            continue
-        line += reader.line_num - 1
-        yield line, row
-    return line
+            yield line, row
+        self.lines_read = line
 
 
 def shard_of(account: str, shards: int) -> int:
@@ -204,13 +212,8 @@ def scan_csv(
     with contextlib.ExitStack() as stack:
         if lines is None:
             lines = stack.enter_context(path.open(encoding="utf-8", errors="replace", newline=""))
-        records = csv_records(lines, index.get("clid", -1))
-        while True:
-            try:
-                line, row = next(records)
-            except StopIteration as done:
-                last: int = done.value
-                return last
+        records = CsvRecords(lines, index.get("clid", -1))
+        for line, row in records:
             if line > previous + 1 and firsts is not None:
                 firsts[line] = previous + 1
             previous = line
@@ -275,3 +278,4 @@ def scan_csv(
                 alerts = feed(record)
             for alert in alerts:
                 yield position, alert
+        return records.lines_read

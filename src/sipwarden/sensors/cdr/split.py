@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Final
 
 from sipwarden.fraud.alerts import FraudAlert
+from sipwarden.fraud.destination import MIN_EXTERNAL_DIGITS
 from sipwarden.fraud.guard import FraudGuard
 from sipwarden.fraud.history import RecordBuilder
 from sipwarden.fraud.records import CallRecord
@@ -84,12 +85,18 @@ class Calls:
 
 
 class Collector:
-    """What the reading round feeds `scan_csv` instead of a guard: calls sorted into shards."""
+    """What the reading round feeds `scan_csv` instead of a guard: calls sorted into shards.
+
+    Calls to short dialled strings that `guard` finds internal are only counted (a guard does
+    nothing else with them); the rest are kept for the examining round.
+    """
 
     defer = False
 
-    def __init__(self, shards: int) -> None:
+    def __init__(self, shards: int, guard: FraudGuard) -> None:
         self.shards = shards
+        self.internal = 0  # calls only counted
+        self._is_internal = guard.internal
         self.calls = [Calls() for _ in range(shards)]
         self._appends = [
             (c.accounts.append, c.dialled.append, c.starts.append, c.stops.append, c.billsecs.append, c.lines.append)
@@ -109,6 +116,9 @@ class Collector:
         line: int,
     ) -> tuple[()]:  # fmt: skip
         """Keep the call's fields for the examining round."""
+        if len(dst) < MIN_EXTERNAL_DIGITS and self._is_internal(dst):  # longer strings are rarely internal
+            self.internal += 1
+            return ()
         shard, account = self._owners.get(account) or self._owner(account)
         add_account, add_dialled, add_start, add_stop, add_billsec, add_line = self._appends[shard]
         add_account(account)
@@ -153,13 +163,16 @@ class ReadRange:
     bad: list[BadRow]
     firsts: dict[int, int]  # last line -> first line of records over several lines
     lines: int  # lines in the range
+    internal: int  # calls that stay inside the PBX, only counted
     whole: bool  # a record ended at the range's end (always true for the last range of a file)
 
 
-def read_range(source: Source, part: Range, zone: tzinfo, shards: int, spool: str) -> ReadRange:
+def read_range(
+    source: Source, part: Range, zone: tzinfo, settings: FraudSettings, shards: int, spool: str
+) -> ReadRange:
     """The reading round for one range (runs in a worker); the calls go to files in `spool`."""
     text = text_from(source.fd, part.begin, None if part.last else part.end)
-    collector = Collector(shards)
+    collector = Collector(shards, FraudGuard(settings))
     firsts: dict[int, int] = {}
     bad: list[BadRow] = []
     scan = scan_csv(
@@ -185,7 +198,7 @@ def read_range(source: Source, part: Range, zone: tzinfo, shards: int, spool: st
         with tempfile.NamedTemporaryFile("wb", dir=spool, delete=False) as fh:
             pickle.dump(calls, fh, pickle.HIGHEST_PROTOCOL)
         spooled.append(fh.name)
-    return ReadRange(spooled, bad, firsts, lines, whole)
+    return ReadRange(spooled, bad, firsts, lines, collector.internal, whole)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +283,9 @@ def split_scan(
             parts += [Range(number, b, e, e == size) for b, e in zip(begins, ends, strict=True)]
         reads = [
             job.result()
-            for job in [pool.submit(read_range, sources[p.number], p, zone, shards, spool.name) for p in parts]
+            for job in [
+                pool.submit(read_range, sources[p.number], p, zone, settings, shards, spool.name) for p in parts
+            ]
         ]
         if not all(r.whole for r in reads):
             return None
@@ -292,4 +307,4 @@ def split_scan(
             os.close(fd)
     bad = [[(p.number, b.line + n, b) for b in r.bad] for p, n, r in zip(parts, befores, reads, strict=True)]
     items = list(heapq.merge(*bad, *(r[0] for r in results), key=lambda i: (i[0], i[1])))
-    return items, sum(r[1] for r in results), sum(r[2] for r in results)
+    return items, sum(r[1] for r in results) + sum(r.internal for r in reads), sum(r[2] for r in results)
