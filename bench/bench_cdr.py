@@ -5,8 +5,8 @@
 A Master.csv of office traffic (national, local and internal calls of `--accounts` accounts over
 working days, with a premium-rate night burst at the end) is generated in a temporary directory
 (or `--file` is read if it exists, and written there first if it does not), then scanned with
-`scan_cdr_files` as `sipwarden cdr scan` does: once in this process and once split by account over
-`--workers` processes. Both must give the very same alerts. Generation is not timed. For scale, the
+`scan_cdr_files` as `sipwarden cdr scan` does, each time in a fresh fork of this process: once in
+one process and once over `--workers` processes. Both must give the very same alerts. Generation is not timed. For scale, the
 time `csv.reader` alone takes to split the file is measured too: no Python reader can go below it.
 Goal: 1,000,000 records in under 10 s (wall clock).
 """
