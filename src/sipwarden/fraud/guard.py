@@ -297,7 +297,7 @@ class FraudGuard:
                 deferred = history.deferred
                 if deferred is None:
                     deferred = history.deferred = Ledger()
-                starts = deferred.starts  # Ledger.append, inlined: this runs for most records
+                starts = deferred.starts  # one call per column: this runs for most records
                 starts.append(start)
                 deferred.stops.append(stop)
                 deferred.billsecs.append(billsec)

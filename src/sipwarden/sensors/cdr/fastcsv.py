@@ -94,8 +94,8 @@ class CsvRecords:
     """The records of CSV text as `csv.reader` reads them, each with the line it ends on.
 
     CDR writers quote every field, so most lines are `"a","b",...` with quotes inside no field but
-    the caller-ID column `clid` (where they are doubled): such a line is split at `","`, at a third
-    of the reader's cost, after checking that the reader would read it the same way. Any other line,
+    the caller-ID column `clid` (where they are doubled): such a line is split at `","`, for a little
+    less than the reader costs, after checking that the reader would read it the same way. Any other line,
     and a record that goes on over the next lines, is read by `csv.reader`, and so is the rest of a
     text where most lines were (it is not written that way). `lines_read` counts the lines read.
     """
@@ -179,8 +179,9 @@ def scan_csv(
     With `shard = (k, n)` only rows of accounts that `shard_of` gives to k are examined (and rows
     without any account, such as broken CSV, go to worker 0): n processes together see every row once.
 
-    `lines` reads these lines of `path` instead of the whole file (numbered from 1). `firsts` receives (last line -> first line) of every record written over
-    several lines (a deferring guard gets its own map). Returns the number of the last line read.
+    `lines` reads these lines of `path` instead of the whole file (numbered from 1). `firsts`
+    receives (last line -> first line) of every record written over several lines (a deferring
+    guard gets its own map). Returns the number of the last line read.
     """
     names = check_columns(columns)
     index = {name: i for i, name in enumerate(names) if name != "-"}

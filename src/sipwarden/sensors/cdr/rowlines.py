@@ -108,14 +108,8 @@ class RowsByLine:
     def _exact_ends(self, block: int) -> array[int]:
         begin = self._starts[block]
         data = os.pread(self._fd, self._starts[block + 1] - begin, begin)
-        lines = data.splitlines(keepends=True) if b"\r" in data else data.split(b"\n")
-        if b"\r" not in data:  # split() drops the \n: add it back but for the last piece
-            lengths = [len(piece) + 1 for piece in lines[:-1]]
-            if lines[-1]:
-                lengths.append(len(lines[-1]))
-        else:
-            lengths = [len(piece) for piece in lines]
-        ends = array("q", accumulate(lengths, initial=begin))[1:]
+        # bytes.splitlines ends lines at \n, \r\n and \r only, as the text reading does.
+        ends = array("q", accumulate(map(len, data.splitlines(keepends=True)), initial=begin))[1:]
         if len(self._exact) >= CACHED_BLOCKS:
             del self._exact[next(iter(self._exact))]
         self._exact[block] = ends

@@ -187,11 +187,9 @@ def read_range(
             break
         assert isinstance(item, BadRow), "a collector raises no alert"
         bad.append(item)
-    whole = part.last or (
-        all(c.lines[-1] <= lines for c in collector.calls if c.lines)
-        and all(_line_of(r) <= lines for c in collector.calls for _, r in c.records)
-        and all(b.line <= lines for b in bad)
-    )
+    # A record still open at the cut took the blank line in, so it ended on that line and began
+    # before it: it is in `firsts`. A record that ended at the cut leaves the blank line a row alone.
+    whole = part.last or lines + 1 not in firsts
     # Through files rather than back through the parent: each shard's worker reads its own.
     spooled = []
     for calls in collector.calls if whole else ():
